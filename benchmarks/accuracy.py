@@ -1,0 +1,34 @@
+"""Accuracy of the model zoo on a Planetoid dataset: mean ± std test accuracy over seeds, each model with its defaults.
+
+    python benchmarks/accuracy.py                      # all models, 10 seeds, Cora
+    python benchmarks/accuracy.py --models gcn gat --seeds 3
+
+Prints a Markdown table (model, test accuracy, validation accuracy, epochs, seconds per run).
+"""
+import argparse
+import statistics as st
+
+from cora_gnn.data import load_dataset
+from cora_gnn.models import MODELS
+from cora_gnn.train import TrainConfig, fit
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="Cora")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--seeds", type=int, default=10)
+    args = p.parse_args(argv)
+    data = load_dataset(args.dataset)
+    print(f"{args.dataset}, public split, {args.seeds} seeds (0..{args.seeds - 1}), test accuracy at the best validation epoch\n")
+    print("| model | test acc (%) | val acc (%) | epochs | s / run |\n|---|---|---|---|---|")
+    for name in args.models:
+        runs = [fit(TrainConfig(model=name, seed=s), data, progress=False).metrics for s in range(args.seeds)]
+        col = lambda k: [r[k] for r in runs]
+        ms = lambda xs, f=100: f"{f * st.mean(xs):.1f} ± {f * (st.stdev(xs) if len(xs) > 1 else 0):.1f}"
+        print(f"| {name} | {ms(col('test_acc'))} | {ms(col('val_acc'))} | {st.mean(col('epochs')):.0f} "
+              f"| {st.mean(col('seconds')):.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
