@@ -7,18 +7,19 @@ Docs: https://cora-gnn.github.io/cora-gnn/cli.html.md"""
 # %% auto #0
 __all__ = ['app', 'train', 'models', 'main']
 
-# %% ../nbs/07_cli.ipynb #8844c7be
+# %% ../nbs/07_cli.ipynb #2d7401b0
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from .config import get_device
 from .data import DataError, load_dataset
 from .models import MODELS, UnknownModelError
 from .train import TrainConfig, fit, save_run
 
-# %% ../nbs/07_cli.ipynb #8e94f9f0
+# %% ../nbs/07_cli.ipynb #90263f26
 app = typer.Typer(help="Graph neural networks on citation graphs: train, inspect and (soon) serve.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -30,7 +31,7 @@ def _table(d:dict) -> str:
     w = max(map(len, d))
     return "\n".join(f"{k:<{w}}  {v:.4f}" if isinstance(v, float) else f"{k:<{w}}  {v}" for k, v in d.items())
 
-# %% ../nbs/07_cli.ipynb #cfd4ff51
+# %% ../nbs/07_cli.ipynb #a9d92921
 @app.command()
 def train(
     dataset: str = typer.Option("Cora", help="Planetoid dataset: Cora, CiteSeer or PubMed"),
@@ -58,6 +59,7 @@ def train(
         cfg = TrainConfig(model=model, hidden=hidden, layers=layers, heads=heads, K=k, alpha=alpha, theta=theta,
                           dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs, patience=patience,
                           seed=seed, device=device).resolve()
+        get_device(device)
         data = load_dataset(dataset, root=data_root, mirror=mirror)
     except (ValueError, DataError) as e: _fail(str(e), 2 if isinstance(e, ValueError) else 1)
     out = out or Path("runs")/f"{model}-{data.name.lower()}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -65,7 +67,7 @@ def train(
     save_run(result, out)
     typer.echo(_table({"model": cfg.model, "dataset": data.name, **result.metrics, "run": str(out)}))
 
-# %% ../nbs/07_cli.ipynb #ef81caba
+# %% ../nbs/07_cli.ipynb #452fbbf7
 @app.command()
 def models():
     "List the model zoo with each model's default hyperparameters."

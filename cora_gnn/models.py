@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 __all__ = ['MODELS', 'ModelSpec', 'register', 'UnknownModelError', 'model_spec', 'build_model', 'feature_dropout', 'clear_cache',
            'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII']
 
-# %% ../nbs/02_models.ipynb #b90e8909
+# %% ../nbs/02_models.ipynb #f0fb207c
 import inspect, warnings
 from dataclasses import dataclass, field
 
@@ -18,7 +18,7 @@ from torch import nn
 from torch_geometric.nn import APPNP as APPNPProp, GATConv, GCN2Conv, GCNConv, SAGEConv, SGConv
 from torch_geometric.utils import scatter
 
-# %% ../nbs/02_models.ipynb #5306f61e
+# %% ../nbs/02_models.ipynb #357bb61a
 @dataclass(frozen=True)
 class ModelSpec:
     "A registered model: its class, its paper's default hyperparameters, and where they come from."
@@ -41,7 +41,7 @@ def register(name:str, paper:str="", **defaults):
         return cls
     return _reg
 
-# %% ../nbs/02_models.ipynb #f759dd0b
+# %% ../nbs/02_models.ipynb #a3d7e389
 class UnknownModelError(ValueError):
     "A model name that is not in the registry."
 
@@ -56,7 +56,7 @@ def build_model(name:str, in_channels:int, out_channels:int, **hparams) -> nn.Mo
     args = {k: v for k, v in {**spec.defaults, **hparams}.items() if k in spec.arch_args and v is not None}
     return spec.cls(in_channels, out_channels, **args)
 
-# %% ../nbs/02_models.ipynb #85d337ef
+# %% ../nbs/02_models.ipynb #4f412437
 def feature_dropout(x:torch.Tensor, p:float, training:bool) -> torch.Tensor:
     "Dropout that, for a sparse CSR `x`, drops stored entries only (the same in distribution as dense dropout)."
     if not training or not p: return x
@@ -72,7 +72,7 @@ def _as_csr(x:torch.Tensor, max_density:float=0.3) -> torch.Tensor:
         warnings.simplefilter("ignore")
         return x.to_sparse_csr()
 
-# %% ../nbs/02_models.ipynb #6ced3bef
+# %% ../nbs/02_models.ipynb #65a46020
 class _Zoo(nn.Module):
     "Shared plumbing: `forward` classifies what `embed` returns; all parameters are regularised unless a model says otherwise."
     sparse_input = False  # True: the first operation is linear, so the input may be a (cached) sparse matrix
@@ -93,7 +93,7 @@ def clear_cache(model:nn.Module) -> nn.Module:
             if hasattr(m, attr): setattr(m, attr, None)
     return model
 
-# %% ../nbs/02_models.ipynb #95ccf328
+# %% ../nbs/02_models.ipynb #54af1b7d
 @register("gcn", "Kipf & Welling, ICLR 2017", hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
 class GCN(_Zoo):
     "Graph convolutional network: two `GCNConv` layers; weight decay on the first only, as in the paper."
@@ -109,7 +109,7 @@ class GCN(_Zoo):
         return [dict(params=list(self.conv1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.conv2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #534ea575
+# %% ../nbs/02_models.ipynb #6571bdfd
 @register("gat", "Veličković et al., ICLR 2018", hidden=8, heads=8, dropout=0.6, lr=0.005, weight_decay=5e-4,
           epochs=1000, patience=100)
 class GAT(_Zoo):
@@ -124,7 +124,7 @@ class GAT(_Zoo):
         return F.elu(self.conv1(feature_dropout(self.inputs(x), self.dropout, self.training), edge_index))
     def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
-# %% ../nbs/02_models.ipynb #0a8890cf
+# %% ../nbs/02_models.ipynb #e206ec44
 @register("sage", "Hamilton et al., NeurIPS 2017 (mean aggregator)", hidden=64, dropout=0.5, lr=0.01,
           weight_decay=5e-4, epochs=200, patience=None)
 class SAGE(_Zoo):
@@ -139,10 +139,11 @@ class SAGE(_Zoo):
     def embed(self, x, edge_index):
         x = feature_dropout(self.inputs(x), self.dropout, self.training)
         src, dst = edge_index
-        return (scatter(self.lin_l(x)[src], dst, 0, x.size(0), reduce="mean") + self.lin_r(x)).relu()
+        # index_select, not x[src]: its backward is deterministic on the CPU
+        return (scatter(self.lin_l(x).index_select(0, src), dst, 0, x.size(0), reduce="mean") + self.lin_r(x)).relu()
     def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
-# %% ../nbs/02_models.ipynb #60c0be77
+# %% ../nbs/02_models.ipynb #0bb99fa7
 @register("appnp", "Gasteiger et al., ICLR 2019", hidden=64, dropout=0.5, K=10, alpha=0.1, lr=0.01,
           weight_decay=5e-3, epochs=1000, patience=100)
 class APPNP(_Zoo):
@@ -159,7 +160,7 @@ class APPNP(_Zoo):
         return [dict(params=list(self.lin1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.lin2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #db3cd719
+# %% ../nbs/02_models.ipynb #3da87190
 @register("sgc", "Wu et al., ICML 2019", K=2, lr=0.2, weight_decay=5e-5, epochs=100, patience=None)
 class SGC(_Zoo):
     "Simplified graph convolution: `K` propagation steps (computed once and cached), then one linear layer."
@@ -169,7 +170,7 @@ class SGC(_Zoo):
     def embed(self, x, edge_index): return self.conv(x, edge_index)  # SGC is linear: its representation is its logits
     def classify(self, h, edge_index): return h
 
-# %% ../nbs/02_models.ipynb #cbb5746e
+# %% ../nbs/02_models.ipynb #4b1f94b5
 @register("gcnii", "Chen et al., ICML 2020", hidden=64, layers=64, alpha=0.1, theta=0.5, dropout=0.6, lr=0.01,
           weight_decay=0.01, epochs=1500, patience=100)
 class GCNII(_Zoo):
