@@ -6,7 +6,8 @@
 Prints a Markdown table (model, test accuracy, validation accuracy, epochs, seconds per run).
 """
 import argparse
-import statistics as st
+
+import pandas as pd
 
 from cora_gnn.data import load_dataset
 from cora_gnn.models import MODELS
@@ -20,14 +21,19 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=10)
     args = p.parse_args(argv)
     data = load_dataset(args.dataset)
-    print(f"{args.dataset}, public split, {args.seeds} seeds (0..{args.seeds - 1}), test accuracy at the best validation epoch\n")
+    print(f"{args.dataset}, public split, {args.seeds} seeds (0..{args.seeds - 1}), "
+          "test accuracy at the best validation epoch\n")
     print("| model | test acc (%) | val acc (%) | epochs | s / run |\n|---|---|---|---|---|")
     for name in args.models:
-        runs = [fit(TrainConfig(model=name, seed=s), data, progress=False).metrics for s in range(args.seeds)]
-        col = lambda k: [r[k] for r in runs]
-        ms = lambda xs, f=100: f"{f * st.mean(xs):.1f} ± {f * (st.stdev(xs) if len(xs) > 1 else 0):.1f}"
-        print(f"| {name} | {ms(col('test_acc'))} | {ms(col('val_acc'))} | {st.mean(col('epochs')):.0f} "
-              f"| {st.mean(col('seconds')):.2f} |", flush=True)
+        runs = pd.DataFrame([fit(TrainConfig(model=name, seed=s), data, progress=False).metrics
+                             for s in range(args.seeds)])
+        print(f"| {name} | {pct(runs.test_acc)} | {pct(runs.val_acc)} | {runs.epochs.mean():.0f} "
+              f"| {runs.seconds.mean():.2f} |", flush=True)
+
+
+def pct(xs):
+    "mean ± sample std, in percent"
+    return f"{100 * xs.mean():.1f} ± {100 * (xs.std() if len(xs) > 1 else 0):.1f}"
 
 
 if __name__ == "__main__":

@@ -7,19 +7,18 @@ Docs: https://cora-gnn.github.io/cora-gnn/cli.html.md"""
 # %% auto #0
 __all__ = ['app', 'train', 'models', 'main']
 
-# %% ../nbs/07_cli.ipynb #2d7401b0
+# %% ../nbs/07_cli.ipynb #f165902e
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from .config import get_device
 from .data import DataError, load_dataset
-from .models import MODELS, UnknownModelError
+from .models import MODELS
 from .train import TrainConfig, fit, save_run
 
-# %% ../nbs/07_cli.ipynb #90263f26
+# %% ../nbs/07_cli.ipynb #7b591fe1
 app = typer.Typer(help="Graph neural networks on citation graphs: train, inspect and (soon) serve.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -31,32 +30,34 @@ def _table(d:dict) -> str:
     w = max(map(len, d))
     return "\n".join(f"{k:<{w}}  {v:.4f}" if isinstance(v, float) else f"{k:<{w}}  {v}" for k, v in d.items())
 
-# %% ../nbs/07_cli.ipynb #a9d92921
+# %% ../nbs/07_cli.ipynb #37717a47
 @app.command()
 def train(
     dataset: str = typer.Option("Cora", help="Planetoid dataset: Cora, CiteSeer or PubMed"),
     model: str = typer.Option("gcn", help="model name (see `cora-gnn models`)"),
     seed: int = typer.Option(0, help="random seed"),
-    out: Optional[Path] = typer.Option(None, help="run directory [default: runs/<model>-<dataset>-s<seed>-<time>]"),
-    hidden: Optional[int] = typer.Option(None, help="hidden units"),
-    layers: Optional[int] = typer.Option(None, help="depth (gcnii)"),
-    heads: Optional[int] = typer.Option(None, help="attention heads (gat)"),
-    k: Optional[int] = typer.Option(None, "--k", help="propagation steps (appnp, sgc)"),
-    alpha: Optional[float] = typer.Option(None, help="teleport / residual strength (appnp, gcnii)"),
-    theta: Optional[float] = typer.Option(None, help="identity mapping strength (gcnii)"),
-    dropout: Optional[float] = typer.Option(None, help="dropout rate"),
-    lr: Optional[float] = typer.Option(None, help="learning rate"),
-    weight_decay: Optional[float] = typer.Option(None, help="L2 weight decay"),
-    epochs: Optional[int] = typer.Option(None, help="maximum epochs"),
-    patience: Optional[int] = typer.Option(None, help="early-stopping patience (0: off)"),
+    out: Path | None = typer.Option(None, help="run directory [default: runs/<model>-<dataset>-s<seed>-<time>]"),
+    hidden: int | None = typer.Option(None, help="hidden units"),
+    layers: int | None = typer.Option(None, help="depth (gcnii)"),
+    heads: int | None = typer.Option(None, help="attention heads (gat)"),
+    k: int | None = typer.Option(None, "--k", help="propagation steps (appnp, sgc)"),
+    alpha: float | None = typer.Option(None, help="teleport / residual strength (appnp, gcnii)"),
+    theta: float | None = typer.Option(None, help="identity mapping strength (gcnii)"),
+    edge_dropout: float | None = typer.Option(None, help="dropout on the propagation matrix (appnp)"),
+    dropout: float | None = typer.Option(None, help="dropout rate"),
+    lr: float | None = typer.Option(None, help="learning rate"),
+    weight_decay: float | None = typer.Option(None, help="L2 weight decay"),
+    epochs: int | None = typer.Option(None, help="maximum epochs"),
+    patience: int | None = typer.Option(None, help="early-stopping patience (0: off)"),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:i]"),
-    data_root: Optional[Path] = typer.Option(None, help="dataset cache [env CORA_GNN_DATA_ROOT, default: data]"),
-    mirror: Optional[str] = typer.Option(None, help="data mirror folder or URL [env CORA_GNN_DATA_MIRROR]"),
-    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="progress bar [default: when interactive]"),
+    data_root: Path | None = typer.Option(None, help="dataset cache [env CORA_GNN_DATA_ROOT, default: data]"),
+    mirror: str | None = typer.Option(None, help="data mirror folder or URL [env CORA_GNN_DATA_MIRROR]"),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="progress bar [default: when interactive]"),
 ):
     "Train a model and write metrics.json, history.csv, checkpoint.pt and run.json into the run directory."
     try:
         cfg = TrainConfig(model=model, hidden=hidden, layers=layers, heads=heads, K=k, alpha=alpha, theta=theta,
+                          edge_dropout=edge_dropout,
                           dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs, patience=patience,
                           seed=seed, device=device).resolve()
         get_device(device)
@@ -67,7 +68,7 @@ def train(
     save_run(result, out)
     typer.echo(_table({"model": cfg.model, "dataset": data.name, **result.metrics, "run": str(out)}))
 
-# %% ../nbs/07_cli.ipynb #452fbbf7
+# %% ../nbs/07_cli.ipynb #78d91412
 @app.command()
 def models():
     "List the model zoo with each model's default hyperparameters."

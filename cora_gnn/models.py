@@ -8,17 +8,18 @@ Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 __all__ = ['MODELS', 'ModelSpec', 'register', 'UnknownModelError', 'model_spec', 'build_model', 'feature_dropout', 'clear_cache',
            'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII']
 
-# %% ../nbs/02_models.ipynb #f0fb207c
+# %% ../nbs/02_models.ipynb #e98c8541
 import inspect, warnings
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import APPNP as APPNPProp, GATConv, GCN2Conv, GCNConv, SAGEConv, SGConv
+from torch_geometric.nn import GATConv, GCN2Conv, GCNConv, SAGEConv, SGConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
-# %% ../nbs/02_models.ipynb #357bb61a
+# %% ../nbs/02_models.ipynb #d69036b9
 @dataclass(frozen=True)
 class ModelSpec:
     "A registered model: its class, its paper's default hyperparameters, and where they come from."
@@ -41,7 +42,7 @@ def register(name:str, paper:str="", **defaults):
         return cls
     return _reg
 
-# %% ../nbs/02_models.ipynb #a3d7e389
+# %% ../nbs/02_models.ipynb #91beb6e5
 class UnknownModelError(ValueError):
     "A model name that is not in the registry."
 
@@ -56,7 +57,7 @@ def build_model(name:str, in_channels:int, out_channels:int, **hparams) -> nn.Mo
     args = {k: v for k, v in {**spec.defaults, **hparams}.items() if k in spec.arch_args and v is not None}
     return spec.cls(in_channels, out_channels, **args)
 
-# %% ../nbs/02_models.ipynb #4f412437
+# %% ../nbs/02_models.ipynb #b3873f6a
 def feature_dropout(x:torch.Tensor, p:float, training:bool) -> torch.Tensor:
     "Dropout that, for a sparse CSR `x`, drops stored entries only (the same in distribution as dense dropout)."
     if not training or not p: return x
@@ -72,7 +73,7 @@ def _as_csr(x:torch.Tensor, max_density:float=0.3) -> torch.Tensor:
         warnings.simplefilter("ignore")
         return x.to_sparse_csr()
 
-# %% ../nbs/02_models.ipynb #65a46020
+# %% ../nbs/02_models.ipynb #f3c5d678
 class _Zoo(nn.Module):
     "Shared plumbing: `forward` classifies what `embed` returns; all parameters are regularised unless a model says otherwise."
     sparse_input = False  # True: the first operation is linear, so the input may be a (cached) sparse matrix
@@ -93,7 +94,7 @@ def clear_cache(model:nn.Module) -> nn.Module:
             if hasattr(m, attr): setattr(m, attr, None)
     return model
 
-# %% ../nbs/02_models.ipynb #54af1b7d
+# %% ../nbs/02_models.ipynb #74333457
 @register("gcn", "Kipf & Welling, ICLR 2017", hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
 class GCN(_Zoo):
     "Graph convolutional network: two `GCNConv` layers; weight decay on the first only, as in the paper."
@@ -109,7 +110,7 @@ class GCN(_Zoo):
         return [dict(params=list(self.conv1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.conv2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #6571bdfd
+# %% ../nbs/02_models.ipynb #cd5ec910
 @register("gat", "Veličković et al., ICLR 2018", hidden=8, heads=8, dropout=0.6, lr=0.005, weight_decay=5e-4,
           epochs=1000, patience=100)
 class GAT(_Zoo):
@@ -124,7 +125,7 @@ class GAT(_Zoo):
         return F.elu(self.conv1(feature_dropout(self.inputs(x), self.dropout, self.training), edge_index))
     def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
-# %% ../nbs/02_models.ipynb #e206ec44
+# %% ../nbs/02_models.ipynb #6ab3a596
 @register("sage", "Hamilton et al., NeurIPS 2017 (mean aggregator)", hidden=64, dropout=0.5, lr=0.01,
           weight_decay=5e-4, epochs=200, patience=None)
 class SAGE(_Zoo):
@@ -143,24 +144,33 @@ class SAGE(_Zoo):
         return (scatter(self.lin_l(x).index_select(0, src), dst, 0, x.size(0), reduce="mean") + self.lin_r(x)).relu()
     def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
-# %% ../nbs/02_models.ipynb #0bb99fa7
-@register("appnp", "Gasteiger et al., ICLR 2019", hidden=64, dropout=0.5, K=10, alpha=0.1, lr=0.01,
-          weight_decay=5e-3, epochs=1000, patience=100)
+# %% ../nbs/02_models.ipynb #4df38a4c
+@register("appnp", "Gasteiger et al., ICLR 2019", hidden=64, dropout=0.5, K=10, alpha=0.1, edge_dropout=0.5,
+          lr=0.01, weight_decay=5e-3, epochs=1000, patience=100)
 class APPNP(_Zoo):
     "Predict then propagate: a two-layer MLP whose logits are smoothed by `K` steps of personalised PageRank (`alpha`)."
     sparse_input = True
-    def __init__(self, in_channels, out_channels, hidden=64, dropout=0.5, K=10, alpha=0.1):
+    def __init__(self, in_channels, out_channels, hidden=64, dropout=0.5, K=10, alpha=0.1, edge_dropout=0.5):
         super().__init__()
-        self.dropout = dropout
+        self.dropout, self.K, self.alpha, self.edge_dropout = dropout, K, alpha, edge_dropout
         self.lin1, self.lin2 = nn.Linear(in_channels, hidden), nn.Linear(hidden, out_channels)
-        self.prop = APPNPProp(K, alpha, cached=True)
+        self._cached_edge_index = None
     def embed(self, x, edge_index): return self.lin1(feature_dropout(self.inputs(x), self.dropout, self.training)).relu()
-    def classify(self, h, edge_index): return self.prop(self.lin2(F.dropout(h, self.dropout, self.training)), edge_index)
+    def classify(self, h, edge_index): return self.propagate(self.lin2(F.dropout(h, self.dropout, self.training)), edge_index)
+    def propagate(self, z, edge_index):
+        "`K` steps of personalised PageRank from `z` over the (cached) normalised adjacency."
+        if self._cached_edge_index is None: self._cached_edge_index = gcn_norm(edge_index, None, z.size(0))
+        (src, dst), w = self._cached_edge_index
+        out = z
+        for _ in range(self.K):  # the paper drops adjacency entries afresh at every step of the power iteration
+            a = F.dropout(w, self.edge_dropout, self.training).unsqueeze(1)
+            out = (1 - self.alpha) * scatter(a * out.index_select(0, src), dst, 0, z.size(0), reduce="sum") + self.alpha * z
+        return out
     def param_groups(self, weight_decay):
         return [dict(params=list(self.lin1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.lin2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #3da87190
+# %% ../nbs/02_models.ipynb #f1ce6e81
 @register("sgc", "Wu et al., ICML 2019", K=2, lr=0.2, weight_decay=5e-5, epochs=100, patience=None)
 class SGC(_Zoo):
     "Simplified graph convolution: `K` propagation steps (computed once and cached), then one linear layer."
@@ -170,7 +180,7 @@ class SGC(_Zoo):
     def embed(self, x, edge_index): return self.conv(x, edge_index)  # SGC is linear: its representation is its logits
     def classify(self, h, edge_index): return h
 
-# %% ../nbs/02_models.ipynb #4b1f94b5
+# %% ../nbs/02_models.ipynb #b813b57a
 @register("gcnii", "Chen et al., ICML 2020", hidden=64, layers=64, alpha=0.1, theta=0.5, dropout=0.6, lr=0.01,
           weight_decay=0.01, epochs=1500, patience=100)
 class GCNII(_Zoo):

@@ -8,8 +8,8 @@ Docs: https://cora-gnn.github.io/cora-gnn/train.html.md"""
 __all__ = ['SPLITS', 'CHECKPOINT_FORMAT', 'TrainConfig', 'num_classes', 'evaluate', 'predict_proba', 'FitResult', 'fit',
            'CheckpointError', 'versions', 'save_checkpoint', 'Checkpoint', 'load_checkpoint', 'save_run']
 
-# %% ../nbs/03_train.ipynb #9839c511
-import io, json, math, os, platform, sys, time
+# %% ../nbs/03_train.ipynb #983528ae
+import json, math, os, platform, sys, time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 import cora_gnn
 from .config import get_device, seed_everything
 from .data import sha256
-from .models import MODELS, build_model, model_spec
+from .models import build_model, model_spec
 
-# %% ../nbs/03_train.ipynb #a28fa32c
+# %% ../nbs/03_train.ipynb #aff0f295
 @dataclass(frozen=True)
 class TrainConfig:
     "Everything that defines a training run; `None` fields take the model's registered defaults."
@@ -37,6 +37,7 @@ class TrainConfig:
     K: int|None = None              # propagation steps (APPNP, SGC)
     alpha: float|None = None        # teleport / initial-residual strength (APPNP, GCNII)
     theta: float|None = None        # identity-mapping strength (GCNII)
+    edge_dropout: float|None = None # dropout on the propagation matrix (APPNP)
     dropout: float|None = None
     lr: float|None = None
     weight_decay: float|None = None
@@ -65,16 +66,17 @@ class TrainConfig:
         spec = model_spec(self.model)
         return {k: getattr(self, k) for k in spec.arch_args if k in _ARCH and getattr(self, k) is not None}
 
-_ARCH = ("hidden", "layers", "heads", "K", "alpha", "theta", "dropout")
+_ARCH = ("hidden", "layers", "heads", "K", "alpha", "theta", "edge_dropout", "dropout")
 _pos_int = lambda v: float(v).is_integer() and v >= 1
 _CHECKS = [("hidden", _pos_int, "a positive integer"), ("layers", _pos_int, "a positive integer"),
            ("heads", _pos_int, "a positive integer"), ("K", _pos_int, "a positive integer"),
            ("alpha", lambda v: 0 <= v <= 1, "in [0, 1]"), ("theta", lambda v: v > 0, "positive"),
-           ("dropout", lambda v: 0 <= v < 1, "in [0, 1)"), ("lr", lambda v: 0 < v < math.inf, "positive"),
+           ("dropout", lambda v: 0 <= v < 1, "in [0, 1)"), ("edge_dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+           ("lr", lambda v: 0 < v < math.inf, "positive"),
            ("weight_decay", lambda v: 0 <= v < math.inf, "non-negative"), ("epochs", _pos_int, "a positive integer"),
            ("patience", lambda v: float(v).is_integer() and v >= 0, "a non-negative integer (0: no early stopping)"), ("seed", lambda v: float(v).is_integer() and v >= 0, "a non-negative integer")]
 
-# %% ../nbs/03_train.ipynb #fcd31d9e
+# %% ../nbs/03_train.ipynb #9ace2f42
 SPLITS = ("train", "val", "test")
 
 def num_classes(data:Data) -> int:
@@ -100,7 +102,7 @@ def predict_proba(model:nn.Module, data:Data) -> torch.Tensor:
     model.eval()
     return model(data.x, data.edge_index).softmax(-1)
 
-# %% ../nbs/03_train.ipynb #38bc785a
+# %% ../nbs/03_train.ipynb #8078d1ab
 @dataclass
 class FitResult:
     "What `fit` returns: the trained model (eval mode, best validation weights), its metrics and per-epoch history."
@@ -115,7 +117,7 @@ def _interactive() -> bool:
     try: return sys.stderr.isatty() or "IPKernelApp" in get_ipython().config  # noqa: F821
     except Exception: return False
 
-# %% ../nbs/03_train.ipynb #7085add9
+# %% ../nbs/03_train.ipynb #e747fc21
 def fit(cfg:TrainConfig, data:Data, progress:bool|None=None) -> FitResult:
     "Train `cfg.model` on `data` and return the model at its best validation epoch, with metrics and history."
     cfg = cfg.resolve()
@@ -154,7 +156,7 @@ def fit(cfg:TrainConfig, data:Data, progress:bool|None=None) -> FitResult:
     names = list(getattr(data, "class_names", None) or [str(i) for i in range(num_classes(data))])
     return FitResult(model, metrics, pd.DataFrame(history), cfg, names, dataset)
 
-# %% ../nbs/03_train.ipynb #0cf67cdc
+# %% ../nbs/03_train.ipynb #483e63da
 CHECKPOINT_FORMAT = "cora-gnn/checkpoint/1"
 
 class CheckpointError(RuntimeError):
@@ -177,7 +179,7 @@ def _atomic_write(path:Path, write):
         if tmp.exists(): tmp.unlink()
     return path
 
-# %% ../nbs/03_train.ipynb #97d0ce21
+# %% ../nbs/03_train.ipynb #06f5a3b0
 def save_checkpoint(result:FitResult, path:str|Path) -> Path:
     "Write `result`'s model, config, class names, dataset shape, metrics and versions to `path`."
     meta = {"format": CHECKPOINT_FORMAT, "versions": versions(), "config": asdict(result.config),
@@ -186,7 +188,7 @@ def save_checkpoint(result:FitResult, path:str|Path) -> Path:
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()}}
     return _atomic_write(path, lambda p: torch.save(ckpt, p))
 
-# %% ../nbs/03_train.ipynb #9eee1f38
+# %% ../nbs/03_train.ipynb #1b944b40
 @dataclass
 class Checkpoint:
     "A loaded checkpoint: the model in eval mode and what was recorded with it."
@@ -220,7 +222,7 @@ def load_checkpoint(path:str|Path, data:Data|None=None, device:str="cpu") -> Che
         raise CheckpointError(f"{path}: the stored weights do not match the stored configuration: {e}") from e
     return Checkpoint(model.to(get_device(device)).eval(), cfg, ck["class_names"], ds, ck["metrics"], ck.get("versions", {}), path)
 
-# %% ../nbs/03_train.ipynb #7e25b629
+# %% ../nbs/03_train.ipynb #b3d6e6ad
 def save_run(result:FitResult, out_dir:str|Path) -> Path:
     "Write `result` as a run directory (`metrics.json`, `history.csv`, `checkpoint.pt`, `run.json`); returns its path."
     out = Path(out_dir)

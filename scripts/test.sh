@@ -20,7 +20,7 @@ ruff check cora_gnn tests benchmarks
 
 echo "== notebook tests (nbdev-test)"
 coverage erase
-coverage run --parallel-mode "$(command -v nbdev-test)" --n_workers 0
+coverage run --parallel-mode "$(command -v nbdev-test)" --n-workers 0 --timing
 
 echo "== pytest"
 coverage run --parallel-mode -m pytest
