@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 __all__ = ['MODELS', 'ModelSpec', 'register', 'UnknownModelError', 'model_spec', 'build_model', 'feature_dropout', 'clear_cache',
            'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII']
 
-# %% ../nbs/02_models.ipynb #e98c8541
+# %% ../nbs/02_models.ipynb #ebf36412
 import inspect, warnings
 from dataclasses import dataclass, field
 
@@ -19,7 +19,7 @@ from torch_geometric.nn import GATConv, GCN2Conv, GCNConv, SAGEConv, SGConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
-# %% ../nbs/02_models.ipynb #d69036b9
+# %% ../nbs/02_models.ipynb #080fdc31
 @dataclass(frozen=True)
 class ModelSpec:
     "A registered model: its class, its paper's default hyperparameters, and where they come from."
@@ -42,7 +42,7 @@ def register(name:str, paper:str="", **defaults):
         return cls
     return _reg
 
-# %% ../nbs/02_models.ipynb #91beb6e5
+# %% ../nbs/02_models.ipynb #b10a6fd0
 class UnknownModelError(ValueError):
     "A model name that is not in the registry."
 
@@ -57,7 +57,7 @@ def build_model(name:str, in_channels:int, out_channels:int, **hparams) -> nn.Mo
     args = {k: v for k, v in {**spec.defaults, **hparams}.items() if k in spec.arch_args and v is not None}
     return spec.cls(in_channels, out_channels, **args)
 
-# %% ../nbs/02_models.ipynb #b3873f6a
+# %% ../nbs/02_models.ipynb #a0480140
 def feature_dropout(x:torch.Tensor, p:float, training:bool) -> torch.Tensor:
     "Dropout that, for a sparse CSR `x`, drops stored entries only (the same in distribution as dense dropout)."
     if not training or not p: return x
@@ -73,7 +73,7 @@ def _as_csr(x:torch.Tensor, max_density:float=0.3) -> torch.Tensor:
         warnings.simplefilter("ignore")
         return x.to_sparse_csr()
 
-# %% ../nbs/02_models.ipynb #f3c5d678
+# %% ../nbs/02_models.ipynb #191c0a10
 class _Zoo(nn.Module):
     "Shared plumbing: `forward` classifies what `embed` returns; all parameters are regularised unless a model says otherwise."
     sparse_input = False  # True: the first operation is linear, so the input may be a (cached) sparse matrix
@@ -87,6 +87,10 @@ class _Zoo(nn.Module):
         if cached is None or cached[0] != key: self._cached_input = cached = (key, _as_csr(x))
         return cached[1]
 
+class _TwoConv(_Zoo):
+    "Two message-passing layers: the second (`conv2`) classifies the dropped-out embedding."
+    def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
+
 def clear_cache(model:nn.Module) -> nn.Module:
     "Drop cached normalised adjacencies, propagated features and sparse inputs, e.g. before running `model` on another graph."
     for m in model.modules():
@@ -94,9 +98,9 @@ def clear_cache(model:nn.Module) -> nn.Module:
             if hasattr(m, attr): setattr(m, attr, None)
     return model
 
-# %% ../nbs/02_models.ipynb #74333457
+# %% ../nbs/02_models.ipynb #5c364781
 @register("gcn", "Kipf & Welling, ICLR 2017", hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
-class GCN(_Zoo):
+class GCN(_TwoConv):
     "Graph convolutional network: two `GCNConv` layers; weight decay on the first only, as in the paper."
     sparse_input = True
     def __init__(self, in_channels, out_channels, hidden=16, dropout=0.5):
@@ -105,15 +109,14 @@ class GCN(_Zoo):
         self.conv1, self.conv2 = GCNConv(in_channels, hidden, cached=True), GCNConv(hidden, out_channels, cached=True)
     def embed(self, x, edge_index):
         return self.conv1(feature_dropout(self.inputs(x), self.dropout, self.training), edge_index).relu()
-    def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
     def param_groups(self, weight_decay):
         return [dict(params=list(self.conv1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.conv2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #cd5ec910
+# %% ../nbs/02_models.ipynb #4c8b221e
 @register("gat", "Veličković et al., ICLR 2018", hidden=8, heads=8, dropout=0.6, lr=0.005, weight_decay=5e-4,
           epochs=1000, patience=100)
-class GAT(_Zoo):
+class GAT(_TwoConv):
     "Graph attention network: `heads` attention heads of `hidden` units, then one averaged output head."
     sparse_input = True
     def __init__(self, in_channels, out_channels, hidden=8, heads=8, dropout=0.6):
@@ -123,12 +126,11 @@ class GAT(_Zoo):
         self.conv2 = GATConv(hidden * heads, out_channels, heads=1, concat=False, dropout=dropout)
     def embed(self, x, edge_index):
         return F.elu(self.conv1(feature_dropout(self.inputs(x), self.dropout, self.training), edge_index))
-    def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
-# %% ../nbs/02_models.ipynb #6ab3a596
+# %% ../nbs/02_models.ipynb #13652811
 @register("sage", "Hamilton et al., NeurIPS 2017 (mean aggregator)", hidden=64, dropout=0.5, lr=0.01,
           weight_decay=5e-4, epochs=200, patience=None)
-class SAGE(_Zoo):
+class SAGE(_TwoConv):
     "GraphSAGE with the mean aggregator: two layers `W_r x_i + mean_j W_l x_j + b`, the first transforming before aggregating."
     sparse_input = True
     def __init__(self, in_channels, out_channels, hidden=64, dropout=0.5):
@@ -142,11 +144,10 @@ class SAGE(_Zoo):
         src, dst = edge_index
         # index_select, not x[src]: its backward is deterministic on the CPU
         return (scatter(self.lin_l(x).index_select(0, src), dst, 0, x.size(0), reduce="mean") + self.lin_r(x)).relu()
-    def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
-# %% ../nbs/02_models.ipynb #4df38a4c
+# %% ../nbs/02_models.ipynb #3f2544ed
 @register("appnp", "Gasteiger et al., ICLR 2019", hidden=64, dropout=0.5, K=10, alpha=0.1, edge_dropout=0.5,
-          lr=0.01, weight_decay=5e-3, epochs=1000, patience=100)
+          lr=0.01, weight_decay=5e-3, epochs=10000, patience=100)
 class APPNP(_Zoo):
     "Predict then propagate: a two-layer MLP whose logits are smoothed by `K` steps of personalised PageRank (`alpha`)."
     sparse_input = True
@@ -170,7 +171,7 @@ class APPNP(_Zoo):
         return [dict(params=list(self.lin1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.lin2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #f1ce6e81
+# %% ../nbs/02_models.ipynb #8bae6272
 @register("sgc", "Wu et al., ICML 2019", K=2, lr=0.2, weight_decay=5e-5, epochs=100, patience=None)
 class SGC(_Zoo):
     "Simplified graph convolution: `K` propagation steps (computed once and cached), then one linear layer."
@@ -180,7 +181,7 @@ class SGC(_Zoo):
     def embed(self, x, edge_index): return self.conv(x, edge_index)  # SGC is linear: its representation is its logits
     def classify(self, h, edge_index): return h
 
-# %% ../nbs/02_models.ipynb #b813b57a
+# %% ../nbs/02_models.ipynb #b8ed2e0d
 @register("gcnii", "Chen et al., ICML 2020", hidden=64, layers=64, alpha=0.1, theta=0.5, dropout=0.6, lr=0.01,
           weight_decay=0.01, epochs=1500, patience=100)
 class GCNII(_Zoo):
