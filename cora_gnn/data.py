@@ -6,9 +6,9 @@ Docs: https://cora-gnn.github.io/cora-gnn/data.html.md"""
 
 # %% auto #0
 __all__ = ['PLANETOID_URL', 'RAW_PARTS', 'DATASETS', 'DatasetInfo', 'DataError', 'dataset_info', 'sha256', 'fetch_raw',
-           'class_names', 'load_dataset', 'random_graph']
+           'fingerprint', 'class_names', 'load_dataset', 'random_graph']
 
-# %% ../nbs/01_data.ipynb #4590ecea
+# %% ../nbs/01_data.ipynb #6d90da94
 import hashlib, os, shutil, tempfile, urllib.error, urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ import torch_geometric.transforms as T
 
 from .config import ENV_DATA_MIRROR, data_mirror, data_root
 
-# %% ../nbs/01_data.ipynb #a36de55e
+# %% ../nbs/01_data.ipynb #f4162412
 PLANETOID_URL = "https://github.com/kimiyoung/planetoid/raw/master/data"
 RAW_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
@@ -35,7 +35,7 @@ class DatasetInfo:
     def prefix(self): return self.name.lower()
     def raw_names(self): return [f"ind.{self.prefix}.{p}" for p in RAW_PARTS]
 
-# %% ../nbs/01_data.ipynb #1d951267
+# %% ../nbs/01_data.ipynb #ca3419be
 DATASETS = {i.name.lower(): i for i in [
     DatasetInfo("Cora",
         {"Case_Based": 298, "Genetic_Algorithms": 418, "Neural_Networks": 818, "Probabilistic_Methods": 426,
@@ -63,7 +63,7 @@ DATASETS = {i.name.lower(): i for i in [
         {"Diabetes_Mellitus_Experimental": 4103, "Diabetes_Mellitus_Type_1": 7875, "Diabetes_Mellitus_Type_2": 7739}),
 ]}
 
-# %% ../nbs/01_data.ipynb #b8af9acd
+# %% ../nbs/01_data.ipynb #57322de5
 class DataError(RuntimeError):
     "A dataset could not be found, fetched or verified; the message says what, where, and how to fix it."
 
@@ -77,7 +77,7 @@ def dataset_info(name:str) -> DatasetInfo:
         raise DataError(f"unknown dataset {name!r}: known datasets are {', '.join(i.name for i in DATASETS.values())}")
     return info
 
-# %% ../nbs/01_data.ipynb #ad1019e7
+# %% ../nbs/01_data.ipynb #3a1425bc
 def sha256(path:str|Path) -> str:
     "SHA-256 hex digest of the file at `path`."
     h = hashlib.sha256()
@@ -93,7 +93,7 @@ def _check(path:Path, info:DatasetInfo, fname:str, source:str):
         raise DataError(f"checksum mismatch for {fname} from {source}: expected sha256 {want}, got {got}; "
                         "the file is corrupt or not the Planetoid original. Delete it and fetch it again. " + _HOW)
 
-# %% ../nbs/01_data.ipynb #5d59a99d
+# %% ../nbs/01_data.ipynb #384346e7
 def _copy_from(src:str, dst:Path):
     "Copy `src` (path or URL) to `dst`; a `DataError` with the reason when it cannot be read."
     try:
@@ -122,7 +122,11 @@ def fetch_raw(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=Non
             if os.path.exists(tmp): os.unlink(tmp)
     return raw
 
-# %% ../nbs/01_data.ipynb #56578fd4
+def fingerprint(raw:Path, info:DatasetInfo) -> str:
+    "A short version of the data: SHA-256 over the SHA-256 of each raw file, in a fixed order."
+    return hashlib.sha256("".join(sha256(raw/f) for f in info.raw_names()).encode()).hexdigest()[:16]
+
+# %% ../nbs/01_data.ipynb #63211a8b
 def class_names(y:torch.Tensor, info:DatasetInfo|str, tol:float=0.07) -> list[str]:
     "Names of the classes indexed by labels `y`, derived by ranking label counts against the corpus class sizes."
     info = dataset_info(info) if isinstance(info, str) else info
@@ -138,20 +142,20 @@ def class_names(y:torch.Tensor, info:DatasetInfo|str, tol:float=0.07) -> list[st
         names[idx] = name
     return names
 
-# %% ../nbs/01_data.ipynb #d0c29325
+# %% ../nbs/01_data.ipynb #751a9c1b
 def load_dataset(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=None) -> Data:
     "The Planetoid graph `name` with public split masks, row-normalised features, `name` and `class_names`."
     info = dataset_info(name)
     root = data_root(root)
-    fetch_raw(info.name, root, mirror)
+    raw = fetch_raw(info.name, root, mirror)
     try: data = Planetoid(str(root), info.name, split="public", transform=T.NormalizeFeatures())[0]
     except Exception as e:
         raise DataError(f"{info.name}: the verified raw files could not be processed ({type(e).__name__}: {e}); "
                         f"delete {root/info.name/'processed'} and try again") from e
-    data.name, data.class_names = info.name, class_names(data.y, info)
+    data.name, data.class_names, data.fingerprint = info.name, class_names(data.y, info), fingerprint(raw, info)
     return data
 
-# %% ../nbs/01_data.ipynb #478a76f8
+# %% ../nbs/01_data.ipynb #316e698b
 def random_graph(num_nodes:int=30, num_features:int=8, num_classes:int=3, avg_degree:float=4.0,
                  homophily:float=0.8, seed:int=0) -> Data:
     "A small seeded random graph with class-dependent features and train/val/test masks, shaped like `load_dataset`'s output."

@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/train.html.md"""
 __all__ = ['SPLITS', 'CHECKPOINT_FORMAT', 'TrainConfig', 'num_classes', 'evaluate', 'predict_proba', 'FitResult', 'fit',
            'CheckpointError', 'versions', 'save_checkpoint', 'Checkpoint', 'load_checkpoint', 'save_run']
 
-# %% ../nbs/03_train.ipynb #983528ae
+# %% ../nbs/03_train.ipynb #15a46039
 import json, math, os, platform, sys, time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -26,7 +26,7 @@ from .config import get_device, seed_everything
 from .data import sha256
 from .models import build_model, model_spec
 
-# %% ../nbs/03_train.ipynb #aff0f295
+# %% ../nbs/03_train.ipynb #3390c440
 @dataclass(frozen=True)
 class TrainConfig:
     "Everything that defines a training run; `None` fields take the model's registered defaults."
@@ -76,7 +76,7 @@ _CHECKS = [("hidden", _pos_int, "a positive integer"), ("layers", _pos_int, "a p
            ("weight_decay", lambda v: 0 <= v < math.inf, "non-negative"), ("epochs", _pos_int, "a positive integer"),
            ("patience", lambda v: float(v).is_integer() and v >= 0, "a non-negative integer (0: no early stopping)"), ("seed", lambda v: float(v).is_integer() and v >= 0, "a non-negative integer")]
 
-# %% ../nbs/03_train.ipynb #9ace2f42
+# %% ../nbs/03_train.ipynb #c271390f
 SPLITS = ("train", "val", "test")
 
 def num_classes(data:Data) -> int:
@@ -102,7 +102,7 @@ def predict_proba(model:nn.Module, data:Data) -> torch.Tensor:
     model.eval()
     return model(data.x, data.edge_index).softmax(-1)
 
-# %% ../nbs/03_train.ipynb #8078d1ab
+# %% ../nbs/03_train.ipynb #c1488f4a
 @dataclass
 class FitResult:
     "What `fit` returns: the trained model (eval mode, best validation weights), its metrics and per-epoch history."
@@ -117,9 +117,9 @@ def _interactive() -> bool:
     try: return sys.stderr.isatty() or "IPKernelApp" in get_ipython().config  # noqa: F821
     except Exception: return False
 
-# %% ../nbs/03_train.ipynb #e747fc21
-def fit(cfg:TrainConfig, data:Data, progress:bool|None=None) -> FitResult:
-    "Train `cfg.model` on `data` and return the model at its best validation epoch, with metrics and history."
+# %% ../nbs/03_train.ipynb #cbfe7233
+def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> FitResult:
+    "Train `cfg.model` on `data`; return the model at its best validation epoch, with metrics and history. `callback(row)` sees every epoch."
     cfg = cfg.resolve()
     seed_everything(cfg.seed)
     device = get_device(cfg.device)
@@ -139,6 +139,7 @@ def fit(cfg:TrainConfig, data:Data, progress:bool|None=None) -> FitResult:
         opt.step()
         ev = evaluate(model, data)
         history.append({"epoch": epoch, "loss": loss.item(), **ev})
+        if callback is not None: callback(history[-1])
         key = (ev["val_acc"], -ev["val_loss"])
         if best_key is None or key > best_key:
             best_key, best = key, {"epoch": epoch, **ev, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
@@ -152,11 +153,11 @@ def fit(cfg:TrainConfig, data:Data, progress:bool|None=None) -> FitResult:
                "val_loss": best["val_loss"], "best_epoch": best["epoch"], "epochs": epoch,
                "seconds": round(time.perf_counter() - start, 4)}
     dataset = {"name": getattr(data, "name", None), "num_nodes": data.num_nodes, "num_features": data.num_features,
-               "num_classes": num_classes(data)}
+               "num_classes": num_classes(data), "fingerprint": getattr(data, "fingerprint", None)}
     names = list(getattr(data, "class_names", None) or [str(i) for i in range(num_classes(data))])
     return FitResult(model, metrics, pd.DataFrame(history), cfg, names, dataset)
 
-# %% ../nbs/03_train.ipynb #483e63da
+# %% ../nbs/03_train.ipynb #03a8b5fd
 CHECKPOINT_FORMAT = "cora-gnn/checkpoint/1"
 
 class CheckpointError(RuntimeError):
@@ -179,7 +180,7 @@ def _atomic_write(path:Path, write):
         if tmp.exists(): tmp.unlink()
     return path
 
-# %% ../nbs/03_train.ipynb #06f5a3b0
+# %% ../nbs/03_train.ipynb #c8673dab
 def save_checkpoint(result:FitResult, path:str|Path) -> Path:
     "Write `result`'s model, config, class names, dataset shape, metrics and versions to `path`."
     meta = {"format": CHECKPOINT_FORMAT, "versions": versions(), "config": asdict(result.config),
@@ -188,7 +189,7 @@ def save_checkpoint(result:FitResult, path:str|Path) -> Path:
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()}}
     return _atomic_write(path, lambda p: torch.save(ckpt, p))
 
-# %% ../nbs/03_train.ipynb #1b944b40
+# %% ../nbs/03_train.ipynb #7a442ddc
 @dataclass
 class Checkpoint:
     "A loaded checkpoint: the model in eval mode and what was recorded with it."
@@ -222,14 +223,15 @@ def load_checkpoint(path:str|Path, data:Data|None=None, device:str="cpu") -> Che
         raise CheckpointError(f"{path}: the stored weights do not match the stored configuration: {e}") from e
     return Checkpoint(model.to(get_device(device)).eval(), cfg, ck["class_names"], ds, ck["metrics"], ck.get("versions", {}), path)
 
-# %% ../nbs/03_train.ipynb #b3d6e6ad
-def save_run(result:FitResult, out_dir:str|Path) -> Path:
-    "Write `result` as a run directory (`metrics.json`, `history.csv`, `checkpoint.pt`, `run.json`); returns its path."
+# %% ../nbs/03_train.ipynb #0bf239c5
+def save_run(result:FitResult, out_dir:str|Path, extra:dict|None=None) -> Path:
+    "Write `result` as a run directory (`metrics.json`, `history.csv`, `checkpoint.pt`, `run.json` with `extra`); returns its path."
     out = Path(out_dir)
     ckpt = save_checkpoint(result, out/"checkpoint.pt")
     _atomic_write(out/"history.csv", lambda p: result.history.to_csv(p, index=False))
     _atomic_write(out/"metrics.json", lambda p: p.write_text(json.dumps(result.metrics, indent=2)))
     run = {"params": asdict(result.config), "dataset": result.dataset, "class_names": list(result.class_names),
-           "versions": versions(), "checkpoint_sha256": sha256(ckpt), "metrics": result.metrics}
-    _atomic_write(out/"run.json", lambda p: p.write_text(json.dumps(run, indent=2)))
+           "versions": versions(), "checkpoint_sha256": sha256(ckpt), "metrics": result.metrics,
+           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
+    _atomic_write(out/"run.json", lambda p: p.write_text(json.dumps(run, indent=2, default=str)))
     return out
