@@ -7,7 +7,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/plots.html.md"""
 # %% auto #0
 __all__ = ['plot_history', 'confusion', 'plot_confusion', 'project_2d', 'plot_embedding', 'run_figures']
 
-# %% ../nbs/03a_plots.ipynb #6ba7862d
+# %% ../nbs/03a_plots.ipynb #e2a0c49f
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,22 +17,22 @@ from torch_geometric.data import Data
 
 from .train import FitResult
 
-# %% ../nbs/03a_plots.ipynb #cd84eb42
+# %% ../nbs/03a_plots.ipynb #57ef5101
 def plot_history(history:pd.DataFrame, best_epoch:int|None=None) -> plt.Figure:
     "Training loss and validation loss (left), train and validation accuracy (right) per epoch."
-    fig, (l, r) = plt.subplots(1, 2, figsize=(10, 3.5))
-    l.plot(history.epoch, history.loss, label="train (with dropout)")
-    l.plot(history.epoch, history.val_loss, label="validation")
-    r.plot(history.epoch, history.train_acc, label="train")
-    r.plot(history.epoch, history.val_acc, label="validation")
-    for ax, name in ((l, "loss"), (r, "accuracy")):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.plot(history.epoch, history.loss, label="train (with dropout)")
+    left.plot(history.epoch, history.val_loss, label="validation")
+    right.plot(history.epoch, history.train_acc, label="train")
+    right.plot(history.epoch, history.val_acc, label="validation")
+    for ax, name in ((left, "loss"), (right, "accuracy")):
         if best_epoch: ax.axvline(best_epoch, color="grey", ls="--", lw=1, label=f"best epoch ({best_epoch})")
         ax.set(xlabel="epoch", ylabel=name)
         ax.legend(frameon=False)
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03a_plots.ipynb #2d6f98b0
+# %% ../nbs/03a_plots.ipynb #2f51a274
 def confusion(y_true:torch.Tensor, y_pred:torch.Tensor, n:int) -> np.ndarray:
     "Confusion counts: row = true class, column = predicted class."
     return torch.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n).numpy()
@@ -54,7 +54,7 @@ def plot_confusion(model:torch.nn.Module, data:Data, class_names:list, split:str
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03a_plots.ipynb #4e1ff4f0
+# %% ../nbs/03a_plots.ipynb #d49efc7c
 def project_2d(h:torch.Tensor) -> np.ndarray:
     "The rows of `h` projected on their first two principal components (sign fixed, so the picture is stable)."
     h = h.float() - h.float().mean(0)
@@ -75,7 +75,7 @@ def plot_embedding(model:torch.nn.Module, data:Data, class_names:list) -> plt.Fi
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03a_plots.ipynb #ece8bd57
+# %% ../nbs/03a_plots.ipynb #b6cf7b7f
 def run_figures(result:FitResult, data:Data) -> dict:
     "The standard figures of a training run, by file stem."
     return {"history": plot_history(result.history, result.metrics["best_epoch"]),
