@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/tracking.html.md"""
 __all__ = ['TRACKING_MODES', 'PROMOTED', 'TrackingError', 'check_tracking', 'Tracker', 'WandbTracker', 'start_tracking',
            'read_offline_run', 'RegistryError', 'list_runs', 'promote', 'promoted_checkpoint']
 
-# %% ../nbs/04_tracking.ipynb #ce12e8cd
+# %% ../nbs/04_tracking.ipynb #32367fb5
 import json, os, time
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pandas as pd
 
 from .data import sha256
 
-# %% ../nbs/04_tracking.ipynb #18b25d3c
+# %% ../nbs/04_tracking.ipynb #eb269f53
 TRACKING_MODES = ("disabled", "offline", "online")
 
 class TrackingError(ValueError):
@@ -38,7 +38,7 @@ class Tracker:
     def __enter__(self): return self
     def __exit__(self, exc_type, *_): self.finish(failed=exc_type is not None)
 
-# %% ../nbs/04_tracking.ipynb #308180a6
+# %% ../nbs/04_tracking.ipynb #2c771c43
 class WandbTracker(Tracker):
     "A W&B run (`offline` or `online`) written under `out_dir/wandb`."
     def __init__(self, mode:str, out_dir:str|Path, config:dict, name:str|None=None, group:str|None=None,
@@ -49,7 +49,7 @@ class WandbTracker(Tracker):
         self._wandb = wandb
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(project=project, dir=str(out_dir), mode=mode, config=config, name=name, group=group,
-                              job_type=job_type, reinit="create_new", settings=wandb.Settings(console="off"))
+                              job_type=job_type, reinit="create_new", settings=wandb.Settings(console="off", x_disable_stats=True))
         self.run_id, self.run_dir = self.run.id, Path(self.run.dir).parent
     def log(self, metrics, step=None): self.run.log(dict(metrics), step=step)
     def summary(self, metrics): self.run.summary.update(dict(metrics))
@@ -69,7 +69,7 @@ def start_tracking(mode:str, out_dir:str|Path, config:dict, **kwargs) -> Tracker
         raise TrackingError("tracking 'online' needs a W&B account: set WANDB_API_KEY (or use 'offline' and `wandb sync` later)")
     return WandbTracker(mode, out_dir, config, **kwargs)
 
-# %% ../nbs/04_tracking.ipynb #ea846382
+# %% ../nbs/04_tracking.ipynb #d390b5d3
 def _log_records(path:Path):
     "The records of a W&B transaction log (`run-*.wandb`): a `:W&B` header, then LevelDB-log chunks in 32 KiB blocks."
     buf, block = path.read_bytes(), 32768
@@ -100,7 +100,7 @@ def read_offline_run(run_dir:str|Path) -> dict:
         elif kind == "run": config.update(items(rec.run.config.update))
     return {"config": config, "history": history, "summary": summary}
 
-# %% ../nbs/04_tracking.ipynb #d9bf7723
+# %% ../nbs/04_tracking.ipynb #883e0970
 PROMOTED = "promoted.json"
 
 class RegistryError(RuntimeError):
@@ -131,7 +131,7 @@ def _verified(run:Path) -> Path:
         raise RegistryError(f"the checkpoint of run {run.name} does not match the SHA-256 recorded in its run.json")
     return ckpt
 
-# %% ../nbs/04_tracking.ipynb #82cd1708
+# %% ../nbs/04_tracking.ipynb #f1d2c408
 def promote(run:str|Path, root:str|Path="runs") -> Path:
     "Mark `run` (a name under `root`, or a path) as the one to serve; returns its verified checkpoint."
     root = Path(root)
