@@ -8,15 +8,16 @@ Docs: https://cora-gnn.github.io/cora-gnn/tracking.html.md"""
 __all__ = ['TRACKING_MODES', 'PROMOTED', 'TrackingError', 'check_tracking', 'Tracker', 'WandbTracker', 'start_tracking',
            'read_offline_run', 'RegistryError', 'list_runs', 'promote', 'promoted_checkpoint']
 
-# %% ../nbs/04_tracking.ipynb #32367fb5
+# %% ../nbs/04_tracking.ipynb #f0d34460
 import json, os, time
 from pathlib import Path
 
 import pandas as pd
 
 from .data import sha256
+from .train import _atomic_write
 
-# %% ../nbs/04_tracking.ipynb #eb269f53
+# %% ../nbs/04_tracking.ipynb #1318e9ef
 TRACKING_MODES = ("disabled", "offline", "online")
 
 class TrackingError(ValueError):
@@ -38,7 +39,7 @@ class Tracker:
     def __enter__(self): return self
     def __exit__(self, exc_type, *_): self.finish(failed=exc_type is not None)
 
-# %% ../nbs/04_tracking.ipynb #2c771c43
+# %% ../nbs/04_tracking.ipynb #ab29f611
 class WandbTracker(Tracker):
     "A W&B run (`offline` or `online`) written under `out_dir/wandb`."
     def __init__(self, mode:str, out_dir:str|Path, config:dict, name:str|None=None, group:str|None=None,
@@ -69,7 +70,7 @@ def start_tracking(mode:str, out_dir:str|Path, config:dict, **kwargs) -> Tracker
         raise TrackingError("tracking 'online' needs a W&B account: set WANDB_API_KEY (or use 'offline' and `wandb sync` later)")
     return WandbTracker(mode, out_dir, config, **kwargs)
 
-# %% ../nbs/04_tracking.ipynb #d390b5d3
+# %% ../nbs/04_tracking.ipynb #ecfbdf1b
 def _log_records(path:Path):
     "The records of a W&B transaction log (`run-*.wandb`): a `:W&B` header, then LevelDB-log chunks in 32 KiB blocks."
     buf, block = path.read_bytes(), 32768
@@ -100,7 +101,7 @@ def read_offline_run(run_dir:str|Path) -> dict:
         elif kind == "run": config.update(items(rec.run.config.update))
     return {"config": config, "history": history, "summary": summary}
 
-# %% ../nbs/04_tracking.ipynb #883e0970
+# %% ../nbs/04_tracking.ipynb #6cdc3e77
 PROMOTED = "promoted.json"
 
 class RegistryError(RuntimeError):
@@ -131,16 +132,15 @@ def _verified(run:Path) -> Path:
         raise RegistryError(f"the checkpoint of run {run.name} does not match the SHA-256 recorded in its run.json")
     return ckpt
 
-# %% ../nbs/04_tracking.ipynb #f1d2c408
+# %% ../nbs/04_tracking.ipynb #d87c0d76
 def promote(run:str|Path, root:str|Path="runs") -> Path:
     "Mark `run` (a name under `root`, or a path) as the one to serve; returns its verified checkpoint."
     root = Path(root)
     run = Path(run) if Path(run).is_dir() else root/str(run)
     if not run.is_dir(): raise RegistryError(f"no run {run.name!r} under {root}")
     ckpt = _verified(run)
-    tmp = root/f".{PROMOTED}.tmp"
-    tmp.write_text(json.dumps({"run": run.name, "checkpoint_sha256": sha256(ckpt), "promoted": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
-    os.replace(tmp, root/PROMOTED)
+    record = {"run": run.name, "checkpoint_sha256": sha256(ckpt), "promoted": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    _atomic_write(root/PROMOTED, lambda p: p.write_text(json.dumps(record)))
     return ckpt
 
 def promoted_checkpoint(root:str|Path="runs") -> Path:
