@@ -6,10 +6,10 @@ Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 
 # %% auto #0
 __all__ = ['MODELS', 'ModelSpec', 'register', 'UnknownModelError', 'model_spec', 'build_model', 'feature_dropout', 'clear_cache',
-           'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII']
+           'inference_copy', 'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII']
 
-# %% ../nbs/02_models.ipynb #ebf36412
-import inspect, warnings
+# %% ../nbs/02_models.ipynb #84b262e8
+import copy, inspect, warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +19,7 @@ from torch_geometric.nn import GATConv, GCN2Conv, GCNConv, SAGEConv, SGConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
-# %% ../nbs/02_models.ipynb #080fdc31
+# %% ../nbs/02_models.ipynb #45f2ccd1
 @dataclass(frozen=True)
 class ModelSpec:
     "A registered model: its class, its paper's default hyperparameters, and where they come from."
@@ -42,7 +42,7 @@ def register(name:str, paper:str="", **defaults):
         return cls
     return _reg
 
-# %% ../nbs/02_models.ipynb #b10a6fd0
+# %% ../nbs/02_models.ipynb #c5b10937
 class UnknownModelError(ValueError):
     "A model name that is not in the registry."
 
@@ -57,7 +57,7 @@ def build_model(name:str, in_channels:int, out_channels:int, **hparams) -> nn.Mo
     args = {k: v for k, v in {**spec.defaults, **hparams}.items() if k in spec.arch_args and v is not None}
     return spec.cls(in_channels, out_channels, **args)
 
-# %% ../nbs/02_models.ipynb #a0480140
+# %% ../nbs/02_models.ipynb #f2d715bd
 def feature_dropout(x:torch.Tensor, p:float, training:bool) -> torch.Tensor:
     "Dropout that, for a sparse CSR `x`, drops stored entries only (the same in distribution as dense dropout)."
     if not training or not p: return x
@@ -73,7 +73,7 @@ def _as_csr(x:torch.Tensor, max_density:float=0.3) -> torch.Tensor:
         warnings.simplefilter("ignore")
         return x.to_sparse_csr()
 
-# %% ../nbs/02_models.ipynb #191c0a10
+# %% ../nbs/02_models.ipynb #0187fd65
 class _Zoo(nn.Module):
     "Shared plumbing: `forward` classifies what `embed` returns; all parameters are regularised unless a model says otherwise."
     sparse_input = False  # True: the first operation is linear, so the input may be a (cached) sparse matrix
@@ -89,6 +89,7 @@ class _Zoo(nn.Module):
 
 class _TwoConv(_Zoo):
     "Two message-passing layers: the second (`conv2`) classifies the dropped-out embedding."
+    hops = 2  # how far a node's output reaches into the graph
     def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
 def clear_cache(model:nn.Module) -> nn.Module:
@@ -98,7 +99,15 @@ def clear_cache(model:nn.Module) -> nn.Module:
             if hasattr(m, attr): setattr(m, attr, None)
     return model
 
-# %% ../nbs/02_models.ipynb #5c364781
+def inference_copy(model:nn.Module) -> nn.Module:
+    "A copy of `model` in eval mode that caches nothing: safe to run, from several threads at once, on graphs that change per call."
+    m = clear_cache(copy.deepcopy(model)).eval()
+    for mod in m.modules():
+        if hasattr(mod, "cached"): mod.cached = False
+        if isinstance(mod, _Zoo): mod.sparse_input = False  # small per-call graphs: dense input is cheaper than converting
+    return m
+
+# %% ../nbs/02_models.ipynb #73b2f18e
 @register("gcn", "Kipf & Welling, ICLR 2017", hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
 class GCN(_TwoConv):
     "Graph convolutional network: two `GCNConv` layers; weight decay on the first only, as in the paper."
@@ -113,7 +122,7 @@ class GCN(_TwoConv):
         return [dict(params=list(self.conv1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.conv2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #4c8b221e
+# %% ../nbs/02_models.ipynb #b642ca49
 @register("gat", "Veličković et al., ICLR 2018", hidden=8, heads=8, dropout=0.6, lr=0.005, weight_decay=5e-4,
           epochs=1000, patience=100)
 class GAT(_TwoConv):
@@ -127,7 +136,7 @@ class GAT(_TwoConv):
     def embed(self, x, edge_index):
         return F.elu(self.conv1(feature_dropout(self.inputs(x), self.dropout, self.training), edge_index))
 
-# %% ../nbs/02_models.ipynb #13652811
+# %% ../nbs/02_models.ipynb #19127f04
 @register("sage", "Hamilton et al., NeurIPS 2017 (mean aggregator)", hidden=64, dropout=0.5, lr=0.01,
           weight_decay=5e-4, epochs=200, patience=None)
 class SAGE(_TwoConv):
@@ -145,7 +154,7 @@ class SAGE(_TwoConv):
         # index_select, not x[src]: its backward is deterministic on the CPU
         return (scatter(self.lin_l(x).index_select(0, src), dst, 0, x.size(0), reduce="mean") + self.lin_r(x)).relu()
 
-# %% ../nbs/02_models.ipynb #3f2544ed
+# %% ../nbs/02_models.ipynb #377fff68
 @register("appnp", "Gasteiger et al., ICLR 2019", hidden=64, dropout=0.5, K=10, alpha=0.1, edge_dropout=0.5,
           lr=0.01, weight_decay=5e-3, epochs=10000, patience=100)
 class APPNP(_Zoo):
@@ -155,13 +164,17 @@ class APPNP(_Zoo):
         super().__init__()
         self.dropout, self.K, self.alpha, self.edge_dropout = dropout, K, alpha, edge_dropout
         self.lin1, self.lin2 = nn.Linear(in_channels, hidden), nn.Linear(hidden, out_channels)
-        self._cached_edge_index = None
+        self.cached, self._cached_edge_index = True, None
+    @property
+    def hops(self): return self.K
     def embed(self, x, edge_index): return self.lin1(feature_dropout(self.inputs(x), self.dropout, self.training)).relu()
     def classify(self, h, edge_index): return self.propagate(self.lin2(F.dropout(h, self.dropout, self.training)), edge_index)
     def propagate(self, z, edge_index):
         "`K` steps of personalised PageRank from `z` over the (cached) normalised adjacency."
-        if self._cached_edge_index is None: self._cached_edge_index = gcn_norm(edge_index, None, z.size(0))
-        (src, dst), w = self._cached_edge_index
+        norm = self._cached_edge_index if self.cached else None
+        if norm is None: norm = gcn_norm(edge_index, None, z.size(0))
+        if self.cached: self._cached_edge_index = norm
+        (src, dst), w = norm
         out = z
         for _ in range(self.K):  # the paper drops adjacency entries afresh at every step of the power iteration
             a = F.dropout(w, self.edge_dropout, self.training).unsqueeze(1)
@@ -171,17 +184,19 @@ class APPNP(_Zoo):
         return [dict(params=list(self.lin1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.lin2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #8bae6272
+# %% ../nbs/02_models.ipynb #7c7dd2fc
 @register("sgc", "Wu et al., ICML 2019", K=2, lr=0.2, weight_decay=5e-5, epochs=100, patience=None)
 class SGC(_Zoo):
     "Simplified graph convolution: `K` propagation steps (computed once and cached), then one linear layer."
     def __init__(self, in_channels, out_channels, K=2):
         super().__init__()
         self.conv = SGConv(in_channels, out_channels, K=K, cached=True)
+    @property
+    def hops(self): return self.conv.K
     def embed(self, x, edge_index): return self.conv(x, edge_index)  # SGC is linear: its representation is its logits
     def classify(self, h, edge_index): return h
 
-# %% ../nbs/02_models.ipynb #b8ed2e0d
+# %% ../nbs/02_models.ipynb #ccc28c0f
 @register("gcnii", "Chen et al., ICML 2020", hidden=64, layers=64, alpha=0.1, theta=0.5, dropout=0.6, lr=0.01,
           weight_decay=0.01, epochs=1500, patience=100)
 class GCNII(_Zoo):
@@ -194,6 +209,8 @@ class GCNII(_Zoo):
         self.lin1, self.lin2 = nn.Linear(in_channels, hidden), nn.Linear(hidden, out_channels)
         self.convs = nn.ModuleList(GCN2Conv(hidden, alpha, theta, layer=i + 1, shared_weights=True, cached=True)
                                    for i in range(layers))
+    @property
+    def hops(self): return len(self.convs)
     def embed(self, x, edge_index):
         x0 = h = self.lin1(feature_dropout(self.inputs(x), self.dropout, self.training)).relu()
         for conv in self.convs: h = conv(F.dropout(h, self.dropout, self.training), x0, edge_index).relu()
