@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 __all__ = ['Id', 'Num', 'ServeConfig', 'load_predictor', 'NodeRequest', 'PaperRequest', 'Prediction', 'PredictResponse', 'Info',
            'Metrics', 'BodyTooLarge', 'setup_tracing', 'create_app', 'serve']
 
-# %% ../nbs/06_serve.ipynb #46af322c
+# %% ../nbs/06_serve.ipynb #0a45c849
 import asyncio, os, tempfile, time, uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields
@@ -29,7 +29,7 @@ from .predict import MAX_CITES, MAX_INDICES, InputError, Predictor
 from .predlog import PredictionLog, PredictionLogError, log_row
 from .tracking import promoted_checkpoint
 
-# %% ../nbs/06_serve.ipynb #e8ccf774
+# %% ../nbs/06_serve.ipynb #2d5d51f5
 @dataclass
 class ServeConfig:
     "What the service serves and where it writes."
@@ -58,7 +58,7 @@ def load_predictor(config:ServeConfig) -> Predictor:
     "The `Predictor` for `config`'s checkpoint, or the promoted run's; raises a clear error when there is none or it is unusable."
     return Predictor.from_checkpoint(config.checkpoint or promoted_checkpoint(config.runs))
 
-# %% ../nbs/06_serve.ipynb #e261ef18
+# %% ../nbs/06_serve.ipynb #7a4736db
 Id = Annotated[int, Field(strict=True)]
 Num = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -108,7 +108,7 @@ class Info(BaseModel):
     versions: dict
     device: str
 
-# %% ../nbs/06_serve.ipynb #8b17dbdf
+# %% ../nbs/06_serve.ipynb #66f2663a
 class Metrics:
     "The service's Prometheus series."
     def __init__(self, registry:CollectorRegistry):
@@ -179,7 +179,7 @@ def _describe(errors) -> str:
         else: out.append(f"{loc or 'body'}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(out)
 
-# %% ../nbs/06_serve.ipynb #25a3ec37
+# %% ../nbs/06_serve.ipynb #5f5cf910
 def setup_tracing(app:FastAPI, tracer_provider=None):
     "Instrument `app` with OpenTelemetry when a provider is given or an OTLP endpoint is configured; returns the provider or None."
     if tracer_provider is None:
@@ -195,7 +195,7 @@ def setup_tracing(app:FastAPI, tracer_provider=None):
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="health,ready,metrics")
     return tracer_provider
 
-# %% ../nbs/06_serve.ipynb #d5cae99a
+# %% ../nbs/06_serve.ipynb #ebbe0302
 def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, tracer_provider=None) -> FastAPI:
     "The service for `config` (default: from the environment), serving `predictor` (default: loaded from the configured checkpoint)."
     config = config or ServeConfig.from_env()
@@ -294,12 +294,13 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
     setup_tracing(app, tracer_provider)
     return app
 
-# %% ../nbs/06_serve.ipynb #a3229c55
+# %% ../nbs/06_serve.ipynb #1f9c512f
 def serve(config:ServeConfig, host:str="127.0.0.1", port:int=8000, workers:int=1, log_level:str="info"):
     "Run the service with uvicorn until interrupted."
     import uvicorn
+    PredictionLog(config.log_db, config.log_sync).close()  # a log that cannot be written stops the start here
     if workers == 1: return uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
     load_predictor(config)  # fail here, with the message, rather than in every worker
     os.environ.update(config.to_env())
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="cora-gnn-metrics-"))
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"): os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cora-gnn-metrics-")
     uvicorn.run("cora_gnn.serve:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level)

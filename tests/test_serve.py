@@ -1,0 +1,309 @@
+"""The prediction service against a real uvicorn process on loopback (and TestClient where a fresh metrics registry is needed)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
+from cora_gnn.data import sha256
+from cora_gnn.predict import Predictor
+from cora_gnn.predlog import read_log
+from cora_gnn.serve import ServeConfig, create_app
+from cora_gnn.tracking import promote
+from cora_gnn.train import TrainConfig, fit, save_run
+
+EXE = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
+
+
+@pytest.fixture(scope="module")
+def env(mirror, data_dir):
+    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
+
+
+@pytest.fixture(scope="module")
+def trained(cora, tmp_path_factory):
+    "A GCN trained with its defaults, saved as run `gcn` of a registry and promoted."
+    runs = tmp_path_factory.mktemp("registry")
+    result = fit(TrainConfig("gcn", seed=0), cora, progress=False)
+    save_run(result, runs / "gcn")
+    promote("gcn", runs)
+    return result, runs
+
+
+def same_prediction(a, b):
+    "Equal up to float rounding (the server runs torch with one thread, the test process with more)."
+    return ({k: v for k, v in a.items() if k not in ("confidence", "probabilities")}
+            == {k: v for k, v in b.items() if k not in ("confidence", "probabilities")}
+            and torch.allclose(torch.tensor(a["probabilities"]), torch.tensor(b["probabilities"]), atol=1e-5))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    "`cora-gnn serve` in a subprocess on a free loopback port."
+    def __init__(self, env, *args, cwd=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([EXE, "serve", "--port", str(self.port), "--log-level", "warning", *map(str, args)],
+                                     env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.proc.poll() is not None: raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200: return
+            except httpx.TransportError: pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not become ready in 90 s")
+
+    def post(self, path, **kw): return httpx.post(self.url + path, timeout=30, **kw)
+    def get(self, path, **kw): return httpx.get(self.url + path, timeout=30, **kw)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def server(env, trained, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    s = Server(env, "--runs", trained[1], "--log-db", tmp / "log.db", "--drift-dir", tmp / "drift")
+    s.log_db, s.drift_dir = tmp / "log.db", tmp / "drift"
+    yield s
+    s.stop()
+
+
+def test_served_node_predictions_are_the_trained_models(server, trained, cora):
+    result, _ = trained
+    with torch.no_grad(): proba = result.model(cora.x, cora.edge_index).softmax(-1)
+    idx = list(range(0, cora.num_nodes, 27))
+    r = server.post("/api/v1/predict", json={"indices": idx})
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    assert [p["index"] for p in preds] == idx
+    assert [p["class_id"] for p in preds] == proba[idx].argmax(1).tolist()
+    assert [p["class_name"] for p in preds] == [cora.class_names[c] for c in proba[idx].argmax(1).tolist()]
+    assert torch.allclose(torch.tensor([p["probabilities"] for p in preds]), proba[idx], atol=1e-5)
+    one = server.post("/api/v1/predict", json={"index": idx[3]}).json()["predictions"]
+    assert one == [preds[3]]
+
+
+def test_info_describes_the_served_run(server, trained, cora):
+    _, runs = trained
+    info = server.get("/info").json()
+    assert (info["model"], info["run_id"]) == ("gcn", "gcn")
+    assert info["checkpoint_sha256"] == sha256(runs / "gcn" / "checkpoint.pt")
+    assert info["class_names"] == cora.class_names
+    assert (info["dataset"]["name"], info["dataset"]["num_nodes"]) == ("Cora", cora.num_nodes)
+    assert info["metrics"]["test_acc"] == pytest.approx(trained[0].metrics["test_acc"])
+    assert info["versions"]["torch"] == torch.__version__ and info["device"] == "cpu"
+
+
+def test_new_paper_prediction(server, trained, cora):
+    "A node of the graph sent again as a new paper (its words and citations) is classified like the node itself."
+    pr = Predictor(trained[0].model, cora, cora.class_names)
+    src, dst = cora.edge_index
+    test_nodes = cora.test_mask.nonzero().view(-1)[:60].tolist()
+    agree = 0
+    for i in test_nodes:
+        words, cites = (cora.x[i] > 0).nonzero().view(-1).tolist(), dst[src == i].tolist()
+        r = server.post("/api/v1/predict/paper", json={"words": words, "cites": cites})
+        assert r.status_code == 200, r.text
+        got = r.json()["predictions"][0]
+        assert same_prediction(got, pr.predict_paper(words=words, cites=cites))
+        agree += got["class_id"] == pr.nodes[i]["class_id"]
+    assert agree >= 0.9 * len(test_nodes), agree
+    feats = cora.x[test_nodes[0]].tolist()
+    by_features = server.post("/api/v1/predict/paper", json={"features": feats, "cites": [1]}).json()["predictions"][0]
+    assert same_prediction(by_features, pr.predict_paper(features=feats, cites=[1]))
+
+
+BAD = [  # (path, json body or raw bytes, content type, status, message)
+    ("/api/v1/predict", {"index": 99999}, None, 422, "indices: 99999 is out of range, valid ids are 0..2707"),
+    ("/api/v1/predict", {"index": -3}, None, 422, "-3 is out of range"),
+    ("/api/v1/predict", {"indices": [4, 7, 4]}, None, 422, "duplicates: [4]"),
+    ("/api/v1/predict", {"index": 2.5}, None, 422, "index: Input should be a valid integer"),
+    ("/api/v1/predict", {"indices": ["1"]}, None, 422, "indices.0: Input should be a valid integer"),
+    ("/api/v1/predict", {"indices": []}, None, 422, "indices: List should have at least 1 item"),
+    ("/api/v1/predict", {"indices": list(range(1001))}, None, 422, "indices: List should have at most 1000 items"),
+    ("/api/v1/predict", b"", "application/json", 422, "the request body is empty"),
+    ("/api/v1/predict", b"{\"index\": ", "application/json", 422, "not valid JSON"),
+    ("/api/v1/predict", b"index=3", "application/x-www-form-urlencoded", 415, "Content-Type must be application/json"),
+    ("/api/v1/predict", b"[" + b"1," * 600_000 + b"1]", "application/json", 413, "request body over 1000000 bytes"),
+    ("/api/v1/predict/paper", {"words": [1433], "cites": [0]}, None, 422, "words: 1433 is out of range, valid ids are 0..1432"),
+    ("/api/v1/predict/paper", {"words": [1, 1], "cites": []}, None, 422, "words has duplicates: [1]"),
+    ("/api/v1/predict/paper", {"words": [1], "cites": [2708]}, None, 422, "cites: 2708 is out of range"),
+    ("/api/v1/predict/paper", {"features": [0.0] * 10, "cites": [0]}, None, 422, "features has 10 values; this model's vocabulary has 1433 words"),
+    ("/api/v1/predict/paper", b'{"features": [NaN' + b", 0" * 1432 + b'], "cites": [0]}', "application/json", 422, "finite number"),
+    ("/api/v1/predict/paper", b'{"features": [Infinity' + b", 0" * 1432 + b'], "cites": [0]}', "application/json", 422, "finite number"),
+    ("/api/v1/predict/paper", {"features": [-1.0] + [0.0] * 1432, "cites": [0]}, None, 422, "non-negative"),
+    ("/api/v1/predict/paper", {"words": [], "cites": []}, None, 422, "no words and no citations"),
+    ("/api/v1/predict/paper", {"words": [1], "features": [0.0] * 1433}, None, 422, "not both or neither"),
+    ("/api/v1/predict/paper", {"words": [1.5]}, None, 422, "words.0: Input should be a valid integer"),
+]
+
+
+@pytest.mark.parametrize("path,body,ctype,status,message", BAD, ids=[m for *_, m in BAD])
+def test_bad_input_is_a_4xx_with_its_reason(server, path, body, ctype, status, message):
+    kw = {"json": body} if ctype is None else {"content": body, "headers": {"content-type": ctype}}
+    r = server.post(path, **kw)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+
+
+def test_no_server_errors_after_bad_input(server):
+    assert 'kind="server"' not in server.get("/metrics").text
+
+
+def test_concurrent_predictions_leave_exactly_one_row_each(server):
+    n = 240
+    def call(i):
+        return server.post("/api/v1/predict", json={"index": i}, headers={"X-Request-ID": f"conc-{i}"}).json()
+    with ThreadPoolExecutor(16) as ex: out = list(ex.map(call, range(n)))
+    assert all(o["logged"] for o in out)
+    rows = read_log(server.log_db)
+    rows = rows[rows.request_id.str.startswith("conc-")]
+    assert len(rows) == n and rows.request_id.nunique() == n
+    assert sorted(rows.node_index.astype(int)) == list(range(n))
+    assert (rows.set_index("node_index").class_id.sort_index().tolist()
+            == [o["predictions"][0]["class_id"] for o in out])
+
+
+def test_killing_the_server_loses_no_acknowledged_row(env, trained, tmp_path):
+    s = Server(env, "--runs", trained[1], "--log-db", tmp_path / "log.db")
+    def call(i):
+        r = s.post("/api/v1/predict", json={"indices": [i, i + 1]}, headers={"X-Request-ID": f"kill-{i}"})
+        return r.json()["logged"]
+    with ThreadPoolExecutor(8) as ex: acked = [i for i, ok in zip(range(150), ex.map(call, range(150))) if ok]
+    s.stop(signal.SIGKILL)  # no shutdown, no flush
+    assert s.proc.returncode == -signal.SIGKILL and len(acked) == 150
+    rows = read_log(tmp_path / "log.db")
+    assert len(rows) == 2 * len(acked)
+    assert set(rows.request_id) == {f"kill-{i}" for i in acked}
+
+
+def test_health_ready_and_drift(server):
+    assert server.get("/health").json() == {"status": "ok"}
+    assert server.get("/ready").json() == {"status": "ready", "checks": {"model": True, "prediction_log": True}}
+    r = server.get("/drift")
+    assert r.status_code == 404 and "no drift report yet" in r.json()["detail"]
+    server.drift_dir.mkdir(parents=True, exist_ok=True)
+    (server.drift_dir / "report.html").write_text("<html><body>drift report</body></html>")
+    r = server.get("/drift")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and "drift report" in r.text
+
+
+def test_docs_and_openapi(server):
+    spec = server.get("/openapi.json").json()
+    assert {"/api/v1/predict", "/api/v1/predict/paper", "/info", "/health", "/ready", "/metrics", "/drift"} <= set(spec["paths"])
+    assert server.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda p: p.write_bytes(b"garbage"), "is not a readable checkpoint"),
+    (lambda p: p.write_bytes(p.read_bytes()[:1000]), "is not a readable checkpoint"),
+    ("fingerprint", "was trained on a graph with fingerprint"),
+])
+def test_unusable_checkpoint_stops_startup_with_the_reason(env, trained, tmp_path, damage, message):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes((trained[1] / "gcn" / "checkpoint.pt").read_bytes())
+    if damage == "fingerprint":
+        ck = torch.load(bad, weights_only=True)
+        ck["dataset"]["fingerprint"] = "0" * 64
+        torch.save(ck, bad)
+    else: damage(bad)
+    r = subprocess.run([EXE, "serve", "--checkpoint", bad, "--port", str(free_port()), "--log-db", tmp_path / "l.db"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "cannot start the service" in r.stderr + r.stdout and message in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_missing_checkpoint_and_unwritable_log(env, trained, tmp_path):
+    r = subprocess.run([EXE, "serve", "--checkpoint", tmp_path / "none.pt"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "no checkpoint at" in r.stderr
+    (tmp_path / "file").write_text("")
+    r = subprocess.run([EXE, "serve", "--runs", trained[1], "--log-db", tmp_path / "file" / "log.db"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "cannot open the prediction log" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def predictor(trained, cora):
+    return Predictor.from_checkpoint(trained[1] / "gcn" / "checkpoint.pt", cora)
+
+
+def test_metrics_count_what_was_sent(predictor, tmp_path):
+    with TestClient(create_app(ServeConfig(log_db=str(tmp_path / "log.db")), predictor)) as c:
+        for body in ({"index": 1}, {"indices": [2, 3, 4]}, {"index": 5}):
+            assert c.post("/api/v1/predict", json=body).status_code == 200
+        assert c.post("/api/v1/predict/paper", json={"words": [3, 8], "cites": [1]}).status_code == 200
+        for body in ({"index": -1}, {"index": "x"}):
+            assert c.post("/api/v1/predict", json=body).status_code == 422
+        text = c.get("/metrics").text
+    def value(line_start):
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+    assert value('cora_gnn_requests_total{method="POST",route="/api/v1/predict",status="200"}') == 3
+    assert value('cora_gnn_requests_total{method="POST",route="/api/v1/predict",status="422"}') == 2
+    assert value('cora_gnn_request_errors_total{kind="client",route="/api/v1/predict"}') == 2
+    assert value('cora_gnn_predictions_total{class_name=') == 6
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("cora_gnn_predictions_total") and 'endpoint="paper"' in line) == 1
+    assert value("cora_gnn_prediction_log_rows_total") == 6
+    assert value('cora_gnn_request_duration_seconds_count{route="/api/v1/predict"}') == 5
+    assert 'cora_gnn_model_info{checkpoint_sha256="' in text and 'model="gcn",run_id="gcn"' in text
+
+
+def test_traces_carry_primitive_attributes(predictor, tmp_path):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with TestClient(create_app(ServeConfig(log_db=str(tmp_path / "log.db")), predictor, tracer_provider=provider)) as c:
+        assert c.post("/api/v1/predict", json={"index": 7}).status_code == 200
+    spans = exporter.get_finished_spans()
+    server_span = next(s for s in spans if s.attributes.get("cora_gnn.endpoint") == "node")
+    assert server_span.attributes["cora_gnn.predictions"] == 1 and server_span.attributes["cora_gnn.logged"] is True
+    assert server_span.attributes["cora_gnn.class_id"] == predictor.nodes[7]["class_id"]
+    assert any(s.attributes.get("http.route") == "/api/v1/predict" for s in spans)
+    for s in spans:
+        for v in s.attributes.values():
+            assert isinstance(v, (str, bool, int, float)) or (isinstance(v, tuple) and all(isinstance(x, (str, bool, int, float)) for x in v))
+
+
+def test_a_failed_log_write_is_counted_and_not_acknowledged(predictor, tmp_path):
+    import sqlite3
+    with TestClient(create_app(ServeConfig(log_db=str(tmp_path / "log.db")), predictor)) as c:
+        sqlite3.connect(tmp_path / "log.db").execute("DROP TABLE predictions")
+        r = c.post("/api/v1/predict", json={"index": 1})
+        assert r.status_code == 200 and r.json()["logged"] is False
+        assert "cora_gnn_prediction_log_failures_total 1.0" in c.get("/metrics").text
+        assert c.get("/ready").status_code == 200  # the database itself is still writable
+
+
+def test_two_workers_share_metrics(env, trained, tmp_path):
+    s = Server({**env, "PROMETHEUS_MULTIPROC_DIR": ""}, "--runs", trained[1], "--log-db", tmp_path / "log.db", "--workers", "2")
+    try:
+        for i in range(20): assert s.post("/api/v1/predict", json={"index": i}).json()["logged"]
+        text = s.get("/metrics").text
+        total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                    if line.startswith('cora_gnn_requests_total{method="POST",route="/api/v1/predict",status="200"}'))
+        assert total == 20
+        assert len(read_log(tmp_path / "log.db")) == 20
+    finally: s.stop()
