@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 __all__ = ['MODELS', 'ModelSpec', 'register', 'UnknownModelError', 'model_spec', 'build_model', 'feature_dropout', 'clear_cache',
            'inference_copy', 'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII']
 
-# %% ../nbs/02_models.ipynb #f2051046
+# %% ../nbs/02_models.ipynb #dd706ed3
 import copy, inspect, warnings
 from dataclasses import dataclass, field
 
@@ -19,7 +19,7 @@ from torch_geometric.nn import GATConv, GCN2Conv, GCNConv, SAGEConv, SGConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
-# %% ../nbs/02_models.ipynb #9eff62ce
+# %% ../nbs/02_models.ipynb #2a66914a
 @dataclass(frozen=True)
 class ModelSpec:
     "A registered model: its class, its paper's default hyperparameters, and where they come from."
@@ -42,7 +42,7 @@ def register(name:str, paper:str="", **defaults):
         return cls
     return _reg
 
-# %% ../nbs/02_models.ipynb #4ca04486
+# %% ../nbs/02_models.ipynb #39e37503
 class UnknownModelError(ValueError):
     "A model name that is not in the registry."
 
@@ -57,7 +57,7 @@ def build_model(name:str, in_channels:int, out_channels:int, **hparams) -> nn.Mo
     args = {k: v for k, v in {**spec.defaults, **hparams}.items() if k in spec.arch_args and v is not None}
     return spec.cls(in_channels, out_channels, **args)
 
-# %% ../nbs/02_models.ipynb #bb1dab08
+# %% ../nbs/02_models.ipynb #4128be80
 def feature_dropout(x:torch.Tensor, p:float, training:bool) -> torch.Tensor:
     "Dropout that, for a sparse CSR `x`, drops stored entries only (the same in distribution as dense dropout)."
     if not training or not p: return x
@@ -73,7 +73,7 @@ def _as_csr(x:torch.Tensor, max_density:float=0.3) -> torch.Tensor:
         warnings.simplefilter("ignore")
         return x.to_sparse_csr()
 
-# %% ../nbs/02_models.ipynb #39fae97a
+# %% ../nbs/02_models.ipynb #4b7f0919
 class _Zoo(nn.Module):
     "Shared plumbing: `forward` classifies what `embed` returns; all parameters are regularised unless a model says otherwise."
     sparse_input = False  # True: the first operation is linear, so the input may be a (cached) sparse matrix
@@ -110,7 +110,7 @@ def inference_copy(model:nn.Module) -> nn.Module:
         if isinstance(mod, _Zoo): mod.sparse_input = False  # small per-call graphs: dense input is cheaper than converting
     return m
 
-# %% ../nbs/02_models.ipynb #12bcc6cd
+# %% ../nbs/02_models.ipynb #9c199b8f
 @register("gcn", "Kipf & Welling, ICLR 2017", hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
 class GCN(_TwoConv):
     "Graph convolutional network: two `GCNConv` layers; weight decay on the first only, as in the paper."
@@ -125,7 +125,7 @@ class GCN(_TwoConv):
         return [dict(params=list(self.conv1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.conv2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #de476e1b
+# %% ../nbs/02_models.ipynb #5322e893
 @register("gat", "Veličković et al., ICLR 2018", hidden=8, heads=8, dropout=0.6, lr=0.005, weight_decay=5e-4,
           epochs=1000, patience=100)
 class GAT(_TwoConv):
@@ -139,7 +139,7 @@ class GAT(_TwoConv):
     def embed(self, x, edge_index):
         return F.elu(self.conv1(feature_dropout(self.inputs(x), self.dropout, self.training), edge_index))
 
-# %% ../nbs/02_models.ipynb #52cc6e6e
+# %% ../nbs/02_models.ipynb #70f95c5f
 @register("sage", "Hamilton et al., NeurIPS 2017 (mean aggregator)", hidden=64, dropout=0.5, lr=0.01,
           weight_decay=5e-4, epochs=200, patience=None)
 class SAGE(_TwoConv):
@@ -157,7 +157,7 @@ class SAGE(_TwoConv):
         # index_select, not x[src]: its backward is deterministic on the CPU
         return (scatter(self.lin_l(x).index_select(0, src), dst, 0, x.size(0), reduce="mean") + self.lin_r(x)).relu()
 
-# %% ../nbs/02_models.ipynb #79bbc9a4
+# %% ../nbs/02_models.ipynb #8878f090
 @register("appnp", "Gasteiger et al., ICLR 2019", hidden=64, dropout=0.5, K=10, alpha=0.1, edge_dropout=0.5,
           lr=0.01, weight_decay=5e-3, epochs=10000, patience=100)
 class APPNP(_Zoo):
@@ -187,7 +187,7 @@ class APPNP(_Zoo):
         return [dict(params=list(self.lin1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.lin2.parameters()), weight_decay=0.0)]
 
-# %% ../nbs/02_models.ipynb #dae15943
+# %% ../nbs/02_models.ipynb #e11a9e7d
 @register("sgc", "Wu et al., ICML 2019", K=2, lr=0.2, weight_decay=5e-5, epochs=100, patience=None)
 class SGC(_Zoo):
     "Simplified graph convolution: `K` propagation steps (computed once and cached), then one linear layer."
@@ -199,7 +199,7 @@ class SGC(_Zoo):
     def embed(self, x, edge_index): return self.conv(x, edge_index)  # SGC is linear: its representation is its logits
     def classify(self, h, edge_index): return h
 
-# %% ../nbs/02_models.ipynb #23236bcc
+# %% ../nbs/02_models.ipynb #795b42d6
 @register("gcnii", "Chen et al., ICML 2020", hidden=64, layers=64, alpha=0.1, theta=0.5, dropout=0.6, lr=0.01,
           weight_decay=0.01, epochs=1500, patience=100)
 class GCNII(_Zoo):

@@ -7,7 +7,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/predict.html.md"""
 # %% auto #0
 __all__ = ['MAX_INDICES', 'MAX_CITES', 'InputError', 'check_ids', 'paper_features', 'Predictor']
 
-# %% ../nbs/05_predict.ipynb #fb07fdfc
+# %% ../nbs/05_predict.ipynb #d78037fd
 from collections import Counter
 from pathlib import Path
 
@@ -19,9 +19,9 @@ from torch_geometric.utils import k_hop_subgraph
 
 from .data import load_dataset, sha256
 from .models import inference_copy
-from .train import CheckpointError, load_checkpoint, num_classes
+from .train import CheckpointError, load_checkpoint
 
-# %% ../nbs/05_predict.ipynb #5fd8f361
+# %% ../nbs/05_predict.ipynb #ac6b52ed
 MAX_INDICES = 1000  # node indices per request
 MAX_CITES = 1000    # citations of one new paper
 
@@ -42,7 +42,7 @@ def check_ids(values, what:str, limit:int, max_len:int, allow_empty:bool=False) 
     if dups: raise InputError(f"{what} has duplicates: {dups[:10]}")
     return [int(v) for v in vals]
 
-# %% ../nbs/05_predict.ipynb #2677b76a
+# %% ../nbs/05_predict.ipynb #f68cb03a
 def paper_features(num_features:int, words=None, features=None) -> torch.Tensor:
     "A new paper as a `(1, num_features)` row: from `words` (ids into the vocabulary) or raw `features`, rows summing to 1."
     if (words is None) == (features is None): raise InputError("give the paper's `words` (word ids) or its `features` (a full vector), not both or neither")
@@ -58,7 +58,7 @@ def paper_features(num_features:int, words=None, features=None) -> torch.Tensor:
         if (x < 0).any(): raise InputError("features must be non-negative (they count words)")
     return (x / x.sum().clamp(min=1e-12)).unsqueeze(0)
 
-# %% ../nbs/05_predict.ipynb #6f034122
+# %% ../nbs/05_predict.ipynb #1cd9a2d4
 def _run_id(path:Path) -> str:
     "The registry run a checkpoint belongs to (its directory, when that holds a `run.json`), else the checkpoint's file name."
     return path.parent.name if (path.parent/"run.json").is_file() else path.stem

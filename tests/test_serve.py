@@ -1,5 +1,4 @@
 """The prediction service against a real uvicorn process on loopback (and TestClient where a fresh metrics registry is needed)."""
-import json
 import os
 import signal
 import socket
@@ -7,7 +6,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
