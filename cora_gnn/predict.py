@@ -7,7 +7,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/predict.html.md"""
 # %% auto #0
 __all__ = ['MAX_INDICES', 'MAX_CITES', 'InputError', 'check_ids', 'paper_features', 'Predictor']
 
-# %% ../nbs/05_predict.ipynb #d78037fd
+# %% ../nbs/05_predict.ipynb #506596e5
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from .data import load_dataset, sha256
 from .models import inference_copy
 from .train import CheckpointError, load_checkpoint
 
-# %% ../nbs/05_predict.ipynb #ac6b52ed
+# %% ../nbs/05_predict.ipynb #07e8c010
 MAX_INDICES = 1000  # node indices per request
 MAX_CITES = 1000    # citations of one new paper
 
@@ -42,7 +42,7 @@ def check_ids(values, what:str, limit:int, max_len:int, allow_empty:bool=False) 
     if dups: raise InputError(f"{what} has duplicates: {dups[:10]}")
     return [int(v) for v in vals]
 
-# %% ../nbs/05_predict.ipynb #f68cb03a
+# %% ../nbs/05_predict.ipynb #fccafc3b
 def paper_features(num_features:int, words=None, features=None) -> torch.Tensor:
     "A new paper as a `(1, num_features)` row: from `words` (ids into the vocabulary) or raw `features`, rows summing to 1."
     if (words is None) == (features is None): raise InputError("give the paper's `words` (word ids) or its `features` (a full vector), not both or neither")
@@ -58,7 +58,7 @@ def paper_features(num_features:int, words=None, features=None) -> torch.Tensor:
         if (x < 0).any(): raise InputError("features must be non-negative (they count words)")
     return (x / x.sum().clamp(min=1e-12)).unsqueeze(0)
 
-# %% ../nbs/05_predict.ipynb #1cd9a2d4
+# %% ../nbs/05_predict.ipynb #81131b6d
 def _run_id(path:Path) -> str:
     "The registry run a checkpoint belongs to (its directory, when that holds a `run.json`), else the checkpoint's file name."
     return path.parent.name if (path.parent/"run.json").is_file() else path.stem
@@ -67,6 +67,7 @@ class Predictor:
     "A model and its graph, ready to answer: every node's prediction computed once; new papers classified on their neighbourhood."
     def __init__(self, model:nn.Module, data:Data, class_names, info:dict|None=None):
         self.data, self.class_names, self.info = data, list(class_names), dict(info or {})
+        self.num_nodes = data.num_nodes  # PyG's Data.num_nodes is computed on each access
         self.model = inference_copy(model)
         with torch.inference_mode(): self.proba = model.eval()(data.x, data.edge_index).softmax(-1)
         conf, cls = self.proba.max(1)
@@ -86,9 +87,6 @@ class Predictor:
         info = dict(model=ck.config.model, run_id=_run_id(path), checkpoint=str(path), checkpoint_sha256=sha256(path),
                     metrics=ck.metrics, dataset=ck.dataset, versions=ck.versions)
         return cls(ck.model, data, ck.class_names, info)
-
-    @property
-    def num_nodes(self) -> int: return self.data.num_nodes
 
     def predict_nodes(self, indices) -> list[dict]:
         "The precomputed predictions of the graph's nodes `indices`."

@@ -7,14 +7,15 @@ Docs: https://cora-gnn.github.io/cora-gnn/predlog.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'COLUMNS', 'PredictionLogError', 'log_row', 'PredictionLog', 'read_log']
 
-# %% ../nbs/05a_predlog.ipynb #65135b32
-import json, logging, queue, sqlite3, threading, time
+# %% ../nbs/05a_predlog.ipynb #0ac765bf
+import asyncio, json, logging, queue, sqlite3, threading, time
+from contextlib import closing
 from concurrent.futures import Future
 from pathlib import Path
 
 import pandas as pd
 
-# %% ../nbs/05a_predlog.ipynb #a828d8af
+# %% ../nbs/05a_predlog.ipynb #b817e45f
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -47,7 +48,7 @@ def log_row(prediction:dict, request_id:str, model:str, run_id:str, words=None, 
                 class_id=prediction["class_id"], class_name=prediction["class_name"], confidence=prediction["confidence"],
                 model=model, run_id=run_id)
 
-# %% ../nbs/05a_predlog.ipynb #e4054748
+# %% ../nbs/05a_predlog.ipynb #2f1d2165
 _log = logging.getLogger(__name__)
 
 def _connect(path:Path, synchronous:str="NORMAL") -> sqlite3.Connection:
@@ -55,6 +56,11 @@ def _connect(path:Path, synchronous:str="NORMAL") -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     return conn
+
+def _settle(futures:list, exc:Exception|None=None):
+    "Resolve asyncio futures `(future, n)` from inside their loop."
+    for fut, n in futures:
+        if not fut.done(): fut.set_exception(exc) if exc else fut.set_result(n)
 
 class PredictionLog:
     "An append-only SQLite prediction log, written in batches by one background thread; `submit` returns a future resolved on commit."
@@ -64,11 +70,14 @@ class PredictionLog:
         self.rows, self.failures, self._closed = 0, 0, False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with _connect(self.path, synchronous) as conn: conn.executescript(SCHEMA)
+            with closing(_connect(self.path, synchronous)) as conn: conn.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as e: raise PredictionLogError(f"cannot open the prediction log {self.path}: {e}") from e
         self._queue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint, name="prediction-log-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     def submit(self, rows:list[dict]) -> Future:
         "Queue `rows` for writing; the returned future gives the number of rows once they are committed."
@@ -77,8 +86,23 @@ class PredictionLog:
         else: self._queue.put((rows, fut))
         return fut
 
+    def submit_async(self, rows:list[dict]) -> asyncio.Future:
+        "`submit` for a coroutine: `await log.submit_async(rows)` returns once the rows are committed."
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if self._closed: fut.set_exception(PredictionLogError(f"the prediction log {self.path} is closed"))
+        else: self._queue.put((rows, (loop, fut)))
+        return fut
+
+    def _checkpoint(self, every:float=1.0):
+        with closing(_connect(self.path, self.synchronous)) as conn:
+            while not self._stop.wait(every):
+                try: conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as e: _log.warning("prediction log %s: checkpoint failed: %s", self.path, e)
+
     def _run(self):
         conn = _connect(self.path, self.synchronous)
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread does it, off the commit path
         try:
             while (item := self._queue.get()) is not None:
                 batch = [item]
@@ -100,16 +124,26 @@ class PredictionLog:
             if conn.in_transaction: conn.execute("ROLLBACK")
             self.failures += len(rows)
             _log.error("prediction log %s: %d rows not written: %s", self.path, len(rows), e)
-            for _, fut in batch: fut.set_exception(PredictionLogError(f"prediction log {self.path}: {e}"))
+            self._resolve(batch, PredictionLogError(f"prediction log {self.path}: {e}"))
             return
         self.rows += len(rows)
-        for rs, fut in batch: fut.set_result(len(rs))
+        self._resolve(batch)
+
+    def _resolve(self, batch, exc=None):
+        "Resolve the batch's futures: thread futures directly, asyncio futures with one wake-up per event loop."
+        loops = {}
+        for rs, fut in batch:
+            if isinstance(fut, Future): fut.set_exception(exc) if exc else fut.set_result(len(rs))
+            else: loops.setdefault(fut[0], []).append((fut[1], len(rs)))
+        for loop, futs in loops.items():
+            try: loop.call_soon_threadsafe(_settle, futs, exc)
+            except RuntimeError: pass  # that loop has closed: nobody is waiting
 
     def writable(self) -> bool:
         "Whether the writer is running and the database takes a write lock now (a readiness check)."
         if self._closed or not self._thread.is_alive(): return False
         try:
-            with _connect(self.path, self.synchronous) as conn: conn.execute("BEGIN IMMEDIATE"); conn.execute("ROLLBACK")
+            with closing(_connect(self.path, self.synchronous)) as conn: conn.execute("BEGIN IMMEDIATE"); conn.execute("ROLLBACK")
             return True
         except sqlite3.Error: return False
 
@@ -119,11 +153,13 @@ class PredictionLog:
             self._closed = True
             self._queue.put(None)
             self._thread.join(timeout)
+            self._stop.set()
+            self._checkpointer.join(timeout)
 
     def __enter__(self): return self
     def __exit__(self, *_): self.close()
 
-# %% ../nbs/05a_predlog.ipynb #77f41847
+# %% ../nbs/05a_predlog.ipynb #5c578182
 def read_log(path:str|Path, last:int|None=None, since:float|None=None, until:float|None=None) -> pd.DataFrame:
     "Rows of the prediction log at `path` (oldest first): those with `since <= ts < until`, then the `last` of them."
     path = Path(path)
@@ -132,6 +168,6 @@ def read_log(path:str|Path, last:int|None=None, since:float|None=None, until:flo
     sql = "SELECT * FROM predictions WHERE ts >= ? AND ts < ? ORDER BY id DESC" + (" LIMIT ?" if last else "")
     params = (since if since is not None else float("-inf"), until if until is not None else float("inf"), *([last] if last else []))
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn: df = pd.read_sql_query(sql, conn, params=params)
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn: df = pd.read_sql_query(sql, conn, params=params)
     except (sqlite3.Error, pd.errors.DatabaseError) as e: raise PredictionLogError(f"cannot read the prediction log {path}: {e}") from e
     return df.iloc[::-1].reset_index(drop=True)

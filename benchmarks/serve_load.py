@@ -1,0 +1,126 @@
+"""Load benchmark of the prediction service: throughput and p50/p99 latency of both predict endpoints at a few
+concurrency levels, next to a bare FastAPI endpoint that returns a constant, served the same way in the same run.
+
+    python benchmarks/serve_load.py                                  # trains a GCN first if no --checkpoint
+    python benchmarks/serve_load.py --checkpoint runs/gcn/checkpoint.pt --duration 10 --concurrency 1 8 32
+
+Load comes from `wrk` (a compiled HTTP load generator: `apt-get install wrk`), one thread, closed loop: each of the
+`concurrency` connections sends its next request when the last one is answered. Every run is bounded by --duration.
+Prints a Markdown table.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+
+def bare_app():
+    from fastapi import FastAPI
+    app = FastAPI()
+    const = {"predictions": [{"index": 0, "class_id": 0, "class_name": "x", "confidence": 1.0, "probabilities": [1.0]}]}
+
+    @app.post("/api/v1/predict")
+    @app.post("/api/v1/predict/paper")
+    async def constant(): return const
+
+    @app.get("/health")
+    async def health(): return {"status": "ok"}
+    return app
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, url, env=None):
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):
+        if proc.poll() is not None: sys.exit(f"server failed to start: {proc.stderr.read()}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200: return proc
+        except httpx.TransportError: pass
+        time.sleep(0.1)
+    proc.kill()
+    sys.exit(f"server at {url} did not start")
+
+
+LUA = """
+local bodies = {%s}
+request = function()
+  return wrk.format("POST", "%s", {["Content-Type"] = "application/json"}, bodies[math.random(#bodies)])
+end
+"""
+
+
+def wrk(url, path, bodies, concurrency, duration, tmp):
+    script = Path(tmp) / f"{abs(hash((path, concurrency)))}.lua"
+    script.write_text(LUA % (", ".join(json.dumps(json.dumps(b)) for b in bodies), path))
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, timeout=duration + 60).stdout
+    def ms(pct):
+        v, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[unit]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: (.*)", out)
+    return dict(rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), p50=ms(50), p99=ms(99),
+                errors=(int(bad.group(1)) if bad else 0) + (1 if errs else 0))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="checkpoint to serve (default: train a GCN with its defaults)")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    p.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # internal: serve the bare app on this port
+    args = p.parse_args(argv)
+    if args.bare:
+        import uvicorn
+        return uvicorn.run(bare_app(), host="127.0.0.1", port=args.bare, log_level="warning")
+    if not shutil.which("wrk"): sys.exit("this benchmark needs wrk on PATH (Debian/Ubuntu: apt-get install wrk)")
+
+    from cora_gnn.data import load_dataset
+    from cora_gnn.train import TrainConfig, fit, save_run
+    tmp = tempfile.mkdtemp(prefix="cora-gnn-load-")
+    data = load_dataset("Cora")
+    ckpt = args.checkpoint or save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn") / "checkpoint.pt"
+    rng = random.Random(0)
+    nodes = [{"index": rng.randrange(data.num_nodes)} for _ in range(200)]
+    src, dst = data.edge_index
+    papers = [{"words": (data.x[i] > 0).nonzero().view(-1).tolist(), "cites": dst[src == i].tolist()}
+              for i in (rng.randrange(data.num_nodes) for _ in range(50))]
+
+    ours, bare = free_port(), free_port()
+    exe = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
+    servers = [start([exe, "serve", "--checkpoint", str(ckpt), "--port", str(ours), "--log-level", "warning",
+                      "--log-db", str(Path(tmp) / "log.db")], f"http://127.0.0.1:{ours}"),
+               start([sys.executable, __file__, "--bare", str(bare)], f"http://127.0.0.1:{bare}")]
+    try:
+        print(f"cora_gnn {Path(ckpt).parent.name}, {os.cpu_count()} CPUs, wrk 1 thread, {args.duration} s per row\n")
+        print("| endpoint | concurrency | bare req/s | req/s | ratio | bare p50 / p99 (ms) | p50 (ms) | p99 (ms) | errors |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for path, bodies in (("/api/v1/predict", nodes), ("/api/v1/predict/paper", papers)):
+            for c in args.concurrency:
+                b = wrk(f"http://127.0.0.1:{bare}", path, bodies, c, args.duration, tmp)
+                o = wrk(f"http://127.0.0.1:{ours}", path, bodies, c, args.duration, tmp)
+                print(f"| {path} | {c} | {b['rps']:.0f} | {o['rps']:.0f} | {o['rps'] / b['rps']:.2f} | {b['p50']:.2f} / {b['p99']:.2f} "
+                      f"| {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |", flush=True)
+    finally:
+        for s in servers: s.terminate()
+        for s in servers: s.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
