@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 __all__ = ['Id', 'Num', 'ServeConfig', 'load_predictor', 'NodeRequest', 'PaperRequest', 'Prediction', 'PredictResponse', 'Info',
            'Metrics', 'BodyTooLarge', 'setup_tracing', 'create_app', 'serve']
 
-# %% ../nbs/06_serve.ipynb #4c58878a
+# %% ../nbs/06_serve.ipynb #e92f321a
 import asyncio, gc, json, os, tempfile, time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields
@@ -29,7 +29,7 @@ from .predict import MAX_CITES, MAX_INDICES, InputError, Predictor
 from .predlog import PredictionLog, PredictionLogError, log_row
 from .tracking import promoted_checkpoint
 
-# %% ../nbs/06_serve.ipynb #aabcad02
+# %% ../nbs/06_serve.ipynb #4ca943bb
 @dataclass
 class ServeConfig:
     "What the service serves and where it writes."
@@ -58,7 +58,7 @@ def load_predictor(config:ServeConfig) -> Predictor:
     "The `Predictor` for `config`'s checkpoint, or the promoted run's; raises a clear error when there is none or it is unusable."
     return Predictor.from_checkpoint(config.checkpoint or promoted_checkpoint(config.runs))
 
-# %% ../nbs/06_serve.ipynb #8ccc97aa
+# %% ../nbs/06_serve.ipynb #875211a5
 Id = Annotated[int, Field(strict=True)]
 Num = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -108,7 +108,7 @@ class Info(BaseModel):
     versions: dict
     device: str
 
-# %% ../nbs/06_serve.ipynb #0a72f76a
+# %% ../nbs/06_serve.ipynb #a521deed
 class Metrics:
     "The service's Prometheus series."
     def __init__(self, registry:CollectorRegistry):
@@ -190,7 +190,7 @@ def _doc(model:type[BaseModel]) -> dict:
     return dict(openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}},
                 responses={200: {"model": PredictResponse, "description": "the predictions"}, 422: {"description": "a bad request, with its reason"}})
 
-# %% ../nbs/06_serve.ipynb #51781465
+# %% ../nbs/06_serve.ipynb #d96ed869
 def setup_tracing(app:FastAPI, tracer_provider=None):
     "Instrument `app` with OpenTelemetry when a provider is given or an OTLP endpoint is configured; returns the provider or None."
     if tracer_provider is None:
@@ -206,7 +206,7 @@ def setup_tracing(app:FastAPI, tracer_provider=None):
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="health,ready,metrics")
     return tracer_provider
 
-# %% ../nbs/06_serve.ipynb #b8ae50ef
+# %% ../nbs/06_serve.ipynb #3008b2ad
 def _paper_seconds(pr:Predictor, tries:int=5) -> float:
     "Median time of classifying a probe paper (the words and citations of node 0)."
     x, (src, dst) = pr.data.x[0], pr.data.edge_index
@@ -307,7 +307,7 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
         kw = dict(words=req.words, features=req.features, cites=req.cites)
         pred = pr.predict_paper(**kw) if inline_papers else await run_in_threadpool(pr.predict_paper, **kw)
         words = req.words if req.words is not None else [i for i, v in enumerate(req.features) if v]
-        return await respond(request, "paper", [pred], [dict(words=words, cites=req.cites)], [json.dumps(pred).encode()])
+        return await respond(request, "paper", [pred], [dict(words=words, cites=req.cites)], [json.dumps(pred, separators=(",", ":")).encode()])
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus():
@@ -328,7 +328,7 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
     setup_tracing(app, tracer_provider)
     return app
 
-# %% ../nbs/06_serve.ipynb #7f2b4ffe
+# %% ../nbs/06_serve.ipynb #bb212b81
 def serve(config:ServeConfig, host:str="127.0.0.1", port:int=8000, workers:int=1, log_level:str="info"):
     "Run the service with uvicorn until interrupted."
     import uvicorn
