@@ -17,7 +17,8 @@ PIPELINES = ROOT / "nbs" / "pipelines"
 def papermill(nb, out_nb, cwd, env, **params):
     args = [sys.executable, "-m", "papermill", str(PIPELINES / nb), str(out_nb), "--cwd", str(cwd), "-k", "python3"]
     for k, v in params.items():
-        args += ["-p", k, str(v)] if not isinstance(v, str) else ["-r", k, v]
+        if isinstance(v, list): args += ["-y", f"{k}: {json.dumps(v)}"]
+        else: args += ["-p", k, str(v)] if not isinstance(v, str) else ["-r", k, v]
     return subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
 
 

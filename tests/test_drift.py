@@ -1,0 +1,121 @@
+"""Drift monitoring: no alarm on unperturbed traffic, alarms on the features each perturbation affects, the service's
+and the CLI's paths, and the drift pipeline notebook run by papermill."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+from test_pipelines import papermill
+
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
+from cora_gnn.drift import drift_report, monitor, paper_features_frame, reference_frame, simulate, stream
+from cora_gnn.predict import Predictor
+from cora_gnn.predlog import PredictionLog, PredictionLogError
+from cora_gnn.serve import ServeConfig, create_app
+from cora_gnn.tracking import promote
+from cora_gnn.train import TrainConfig, fit, save_run
+
+EXE = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
+
+
+@pytest.fixture(scope="module")
+def registry(cora, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    save_run(fit(TrainConfig("gcn", seed=0), cora, progress=False), runs / "gcn")
+    promote("gcn", runs)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def pr(registry, cora):
+    return Predictor.from_checkpoint(registry / "gcn" / "checkpoint.pt", cora)
+
+
+@pytest.fixture(scope="module")
+def reference(pr):
+    return reference_frame(pr)
+
+
+def report_for(pr, reference, kind, severity, seed, n=300):
+    words, cites, _ = stream(pr, n, kind, severity, seed)
+    preds = [pr.predict_paper(words=w, cites=c) for w, c in zip(words, cites)]
+    current = paper_features_frame(pr, words, cites, [p["class_id"] for p in preds], [p["confidence"] for p in preds])
+    return drift_report(reference, current)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_unperturbed_traffic_shows_no_drift(pr, reference, seed):
+    s = report_for(pr, reference, None, 0.0, seed)
+    assert s["enough_rows"] and s["dataset_drift"] is False and s["drift_share"] < s["threshold"], s["message"]
+
+
+@pytest.mark.parametrize("kind,affected,at_least", [
+    ("words_removed", ["n_words"], 1),
+    ("words_added", ["n_words"], 1),
+    ("cites_removed", ["n_cites"], 1),
+    ("cites_rewired", ["cites_*"], 4),
+    ("class_shift", ["predicted"], 1),
+])
+def test_strong_perturbation_flags_the_features_it_affects(pr, reference, kind, affected, at_least):
+    s = report_for(pr, reference, kind, 1.0, seed=0)
+    drifted = [k for k, v in s["columns"].items() if v["drifted"]]
+    hits = [d for d in drifted if any(d == a or (a.endswith("*") and d.startswith(a[:-1])) for a in affected)]
+    assert len(hits) >= at_least, (kind, drifted)
+
+
+def test_the_service_regenerates_and_serves_the_report(pr, tmp_path):
+    cfg = ServeConfig(log_db=str(tmp_path / "log.db"), drift_dir=str(tmp_path / "drift"))
+    with TestClient(create_app(cfg, pr)) as c:
+        assert c.get("/drift").status_code == 404
+        for i in range(0, 240, 2): assert c.post("/api/v1/predict", json={"index": i}).status_code == 200
+        words, cites, _ = stream(pr, 60, seed=1)
+        for w, ci in zip(words, cites): assert c.post("/api/v1/predict/paper", json={"words": w, "cites": ci}).status_code == 200
+        s = c.post("/api/v1/drift", json={"last": 1000}).json()
+        assert s["rows"] == {"reference": pr.num_nodes, "current": 180} and s["enough_rows"]
+        assert set(s["columns"]) >= {"n_words", "n_cites", "confidence", "predicted"}
+        r = c.get("/drift")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and len(r.text) > 100_000
+        assert json.loads((tmp_path / "drift" / "summary.json").read_text())["rows"]["current"] == 180
+        assert c.post("/api/v1/drift", json={"last": 50}).json()["rows"]["current"] == 50
+
+
+def test_missing_or_empty_log_is_a_clear_message(pr, tmp_path, registry, mirror, data_dir):
+    with pytest.raises(PredictionLogError, match="no prediction log at"):
+        monitor(pr, tmp_path / "none.db", tmp_path / "d")
+    PredictionLog(tmp_path / "empty.db").close()
+    s = monitor(pr, tmp_path / "empty.db", tmp_path / "d")
+    assert s["dataset_drift"] is None and s["message"] == "only 0 current rows (at least 50 needed): no drift verdict"
+    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
+    r = subprocess.run([EXE, "drift", "--runs", registry, "--log-db", tmp_path / "none.db", "--out", tmp_path / "d"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 1 and "no prediction log at" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_reports_on_a_log(pr, registry, tmp_path, mirror, data_dir):
+    with PredictionLog(tmp_path / "log.db") as log: simulate(pr, log, n=200, seed=2)
+    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
+    r = subprocess.run([EXE, "drift", "--runs", registry, "--log-db", tmp_path / "log.db", "--out", tmp_path / "d"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "200 current rows, 2708 reference nodes" in r.stdout and "dataset drift: False" in r.stdout
+    assert (tmp_path / "d" / "report.html").stat().st_size > 100_000
+
+
+def test_drift_pipeline_notebook(registry, tmp_path, mirror, data_dir):
+    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
+    out = tmp_path / "drift"
+    r = papermill("drift.ipynb", tmp_path / "drift.ipynb", tmp_path, env, runs=str(registry), n_requests=150, robust_n=80,
+                  severities=[0.0, 1.0], out_dir=str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / "drift.json").read_text())
+    assert m["simulated"] and m["run_id"] == "gcn" and m["rows"]["current"] == 150 and m["dataset_drift"] is False
+    assert len(m["robustness"]) == 10 and {x["kind"] for x in m["robustness"]} == {
+        "words_removed", "words_added", "cites_removed", "cites_rewired", "class_shift"}
+    rewired = {x["severity"]: x["accuracy"] for x in m["robustness"] if x["kind"] == "cites_rewired"}
+    assert rewired[1.0] < rewired[0.0] - 0.2  # rewiring every citation costs accuracy
+    for f in ("figures/features.png", "figures/robustness.png", "report.html", "summary.json", "robustness.csv"):
+        assert (out / f).stat().st_size > 500, f
+    r = papermill("drift.ipynb", tmp_path / "bad.ipynb", tmp_path, env, runs=str(registry), sim_kind="flood", out_dir=str(out))
+    assert r.returncode != 0 and "sim_kind must be None or one of" in r.stderr
