@@ -94,7 +94,8 @@ def main(argv=None):
     from cora_gnn.train import TrainConfig, fit, save_run
     tmp = tempfile.mkdtemp(prefix="cora-gnn-load-")
     data = load_dataset("Cora")
-    ckpt = args.checkpoint or save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn") / "checkpoint.pt"
+    if args.checkpoint: ckpt = args.checkpoint
+    else: ckpt = save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn") / "checkpoint.pt"
     rng = random.Random(0)
     nodes = [{"index": rng.randrange(data.num_nodes)} for _ in range(200)]
     src, dst = data.edge_index
@@ -108,14 +109,15 @@ def main(argv=None):
                start([sys.executable, __file__, "--bare", str(bare)], f"http://127.0.0.1:{bare}")]
     try:
         print(f"cora_gnn {Path(ckpt).parent.name}, {os.cpu_count()} CPUs, wrk 1 thread, {args.duration} s per row\n")
-        print("| endpoint | concurrency | bare req/s | req/s | ratio | bare p50 / p99 (ms) | p50 (ms) | p99 (ms) | errors |")
+        print("| endpoint | concurrency | bare req/s | req/s | ratio | bare p50 / p99 (ms) | p50 (ms) | p99 (ms) "
+              "| errors |")
         print("|---|---|---|---|---|---|---|---|---|")
         for path, bodies in (("/api/v1/predict", nodes), ("/api/v1/predict/paper", papers)):
             for c in args.concurrency:
                 b = wrk(f"http://127.0.0.1:{bare}", path, bodies, c, args.duration, tmp)
                 o = wrk(f"http://127.0.0.1:{ours}", path, bodies, c, args.duration, tmp)
-                print(f"| {path} | {c} | {b['rps']:.0f} | {o['rps']:.0f} | {o['rps'] / b['rps']:.2f} | {b['p50']:.2f} / {b['p99']:.2f} "
-                      f"| {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |", flush=True)
+                print(f"| {path} | {c} | {b['rps']:.0f} | {o['rps']:.0f} | {o['rps'] / b['rps']:.2f} "
+                      f"| {b['p50']:.2f} / {b['p99']:.2f} | {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |", flush=True)
     finally:
         for s in servers: s.terminate()
         for s in servers: s.wait(30)

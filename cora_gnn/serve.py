@@ -8,8 +8,8 @@ Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 __all__ = ['Id', 'Num', 'ServeConfig', 'load_predictor', 'NodeRequest', 'PaperRequest', 'DriftRequest', 'Prediction',
            'PredictResponse', 'Info', 'Metrics', 'BodyTooLarge', 'setup_tracing', 'create_app', 'serve']
 
-# %% ../nbs/06_serve.ipynb #64d3f8b5
-import asyncio, gc, json, os, tempfile, time
+# %% ../nbs/06_serve.ipynb #b73ad5f1
+import gc, json, os, tempfile, time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,7 +30,7 @@ from .predict import MAX_CITES, MAX_INDICES, InputError, Predictor
 from .predlog import PredictionLog, PredictionLogError, log_row
 from .tracking import promoted_checkpoint
 
-# %% ../nbs/06_serve.ipynb #c4c61880
+# %% ../nbs/06_serve.ipynb #1baa4405
 @dataclass
 class ServeConfig:
     "What the service serves and where it writes."
@@ -59,7 +59,7 @@ def load_predictor(config:ServeConfig) -> Predictor:
     "The `Predictor` for `config`'s checkpoint, or the promoted run's; raises a clear error when there is none or it is unusable."
     return Predictor.from_checkpoint(config.checkpoint or promoted_checkpoint(config.runs))
 
-# %% ../nbs/06_serve.ipynb #e9196f01
+# %% ../nbs/06_serve.ipynb #a2e53780
 Id = Annotated[int, Field(strict=True)]
 Num = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -116,7 +116,7 @@ class Info(BaseModel):
     versions: dict
     device: str
 
-# %% ../nbs/06_serve.ipynb #4f9ed92e
+# %% ../nbs/06_serve.ipynb #d064d5fd
 class Metrics:
     "The service's Prometheus series."
     def __init__(self, registry:CollectorRegistry):
@@ -198,7 +198,7 @@ def _doc(model:type[BaseModel]) -> dict:
     return dict(openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}},
                 responses={200: {"model": PredictResponse, "description": "the predictions"}, 422: {"description": "a bad request, with its reason"}})
 
-# %% ../nbs/06_serve.ipynb #7ee0d1ee
+# %% ../nbs/06_serve.ipynb #14bf4e1d
 def setup_tracing(app:FastAPI, tracer_provider=None):
     "Instrument `app` with OpenTelemetry when a provider is given or an OTLP endpoint is configured; returns the provider or None."
     if tracer_provider is None:
@@ -214,7 +214,7 @@ def setup_tracing(app:FastAPI, tracer_provider=None):
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="health,ready,metrics")
     return tracer_provider
 
-# %% ../nbs/06_serve.ipynb #7640e15a
+# %% ../nbs/06_serve.ipynb #70d303f0
 def _paper_seconds(pr:Predictor, tries:int=5) -> float:
     "Median time of classifying a probe paper (the words and citations of node 0)."
     x, (src, dst) = pr.data.x[0], pr.data.edge_index
@@ -340,7 +340,7 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
     setup_tracing(app, tracer_provider)
     return app
 
-# %% ../nbs/06_serve.ipynb #b381b735
+# %% ../nbs/06_serve.ipynb #7f65a0a5
 def serve(config:ServeConfig, host:str="127.0.0.1", port:int=8000, workers:int=1, log_level:str="info"):
     "Run the service with uvicorn until interrupted."
     import uvicorn
