@@ -117,7 +117,8 @@ def main(argv=None):
                 b = wrk(f"http://127.0.0.1:{bare}", path, bodies, c, args.duration, tmp)
                 o = wrk(f"http://127.0.0.1:{ours}", path, bodies, c, args.duration, tmp)
                 print(f"| {path} | {c} | {b['rps']:.0f} | {o['rps']:.0f} | {o['rps'] / b['rps']:.2f} "
-                      f"| {b['p50']:.2f} / {b['p99']:.2f} | {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |", flush=True)
+                      f"| {b['p50']:.2f} / {b['p99']:.2f} | {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |",
+                      flush=True)
     finally:
         for s in servers: s.terminate()
         for s in servers: s.wait(30)
