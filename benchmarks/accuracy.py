@@ -9,6 +9,8 @@ milliseconds per epoch). On CUDA, scatter-based message passing is not bit-deter
 result can differ slightly from run to run and from the CPU's.
 """
 import argparse
+import json
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -25,6 +27,7 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i]")
+    p.add_argument("--json", help="also write the table to this JSON file (the report site reads it)")
     args = p.parse_args(argv)
     device = get_device(args.device)
     data = load_dataset(args.dataset)
@@ -32,11 +35,17 @@ def main(argv=None):
     print(f"{args.dataset}, public split, {args.seeds} seeds (0..{args.seeds - 1}), "
           "test accuracy at the best validation epoch\n")
     print("| model | test acc (%) | val acc (%) | epochs | s / run | ms / epoch |\n|---|---|---|---|---|---|")
+    table = []
     for name in args.models:
         runs = pd.DataFrame([fit(TrainConfig(model=name, seed=s, device=str(device)), data, progress=False).metrics
                              for s in range(args.seeds)])
         print(f"| {name} | {pct(runs.test_acc)} | {pct(runs.val_acc)} | {runs.epochs.mean():.0f} "
               f"| {runs.seconds.mean():.2f} | {1000 * (runs.seconds / runs.epochs).mean():.1f} |", flush=True)
+        table.append(dict(model=name, test_acc=100 * runs.test_acc.mean(), test_std=100 * runs.test_acc.std(ddof=1 if len(runs) > 1 else 0),
+                          val_acc=100 * runs.val_acc.mean(), epochs=runs.epochs.mean(), seconds=runs.seconds.mean(),
+                          ms_per_epoch=1000 * (runs.seconds / runs.epochs).mean()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(dataset=args.dataset, seeds=args.seeds, device=device_name(device), rows=table), indent=2))
 
 
 def device_name(device):

@@ -83,6 +83,7 @@ def main(argv=None):
     p.add_argument("--checkpoint", help="checkpoint to serve (default: train a GCN with its defaults)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    p.add_argument("--json", help="also write the table to this JSON file (the report site reads it)")
     p.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # internal: serve the bare app on this port
     args = p.parse_args(argv)
     if args.bare:
@@ -112,6 +113,7 @@ def main(argv=None):
         print("| endpoint | concurrency | bare req/s | req/s | ratio | bare p50 / p99 (ms) | p50 (ms) | p99 (ms) "
               "| errors |")
         print("|---|---|---|---|---|---|---|---|---|")
+        table = []
         for path, bodies in (("/api/v1/predict", nodes), ("/api/v1/predict/paper", papers)):
             for c in args.concurrency:
                 b = wrk(f"http://127.0.0.1:{bare}", path, bodies, c, args.duration, tmp)
@@ -119,6 +121,8 @@ def main(argv=None):
                 print(f"| {path} | {c} | {b['rps']:.0f} | {o['rps']:.0f} | {o['rps'] / b['rps']:.2f} "
                       f"| {b['p50']:.2f} / {b['p99']:.2f} | {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |",
                       flush=True)
+                table.append(dict(endpoint=path, concurrency=c, bare=b, ours=o, ratio=o["rps"] / b["rps"]))
+        if args.json: Path(args.json).write_text(json.dumps(dict(duration=args.duration, cpus=os.cpu_count(), rows=table), indent=2))
     finally:
         for s in servers: s.terminate()
         for s in servers: s.wait(30)

@@ -7,7 +7,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/cli.html.md"""
 # %% auto #0
 __all__ = ['app', 'train', 'models', 'runs_cmd', 'promote_cmd', 'serve_cmd', 'drift_cmd', 'main']
 
-# %% ../nbs/07_cli.ipynb #ad3987f6
+# %% ../nbs/07_cli.ipynb #7e679340
 import time
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from .models import MODELS
 from .tracking import RegistryError, list_runs, promote, promoted_checkpoint
 from .train import TrainConfig, fit, save_run
 
-# %% ../nbs/07_cli.ipynb #4acae814
+# %% ../nbs/07_cli.ipynb #a9af7225
 app = typer.Typer(help="Graph neural networks on citation graphs: train, inspect and (soon) serve.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -31,7 +31,7 @@ def _table(d:dict) -> str:
     w = max(map(len, d))
     return "\n".join(f"{k:<{w}}  {v:.4f}" if isinstance(v, float) else f"{k:<{w}}  {v}" for k, v in d.items())
 
-# %% ../nbs/07_cli.ipynb #3ab26778
+# %% ../nbs/07_cli.ipynb #d41ff0ef
 @app.command()
 def train(
     dataset: str = typer.Option("Cora", help="Planetoid dataset: Cora, CiteSeer or PubMed"),
@@ -69,7 +69,7 @@ def train(
     save_run(result, out)
     typer.echo(_table({"model": cfg.model, "dataset": data.name, **result.metrics, "run": str(out)}))
 
-# %% ../nbs/07_cli.ipynb #b02e7b2e
+# %% ../nbs/07_cli.ipynb #7639f279
 @app.command()
 def models():
     "List the model zoo with each model's default hyperparameters."

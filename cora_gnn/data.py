@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/data.html.md"""
 __all__ = ['PLANETOID_URL', 'RAW_PARTS', 'DATASETS', 'DatasetInfo', 'DataError', 'dataset_info', 'sha256', 'fetch_raw',
            'fingerprint', 'class_names', 'load_dataset', 'random_graph']
 
-# %% ../nbs/01_data.ipynb #6d90da94
+# %% ../nbs/01_data.ipynb #aaeb7307
 import hashlib, os, shutil, tempfile, urllib.error, urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ import torch_geometric.transforms as T
 
 from .config import ENV_DATA_MIRROR, data_mirror, data_root
 
-# %% ../nbs/01_data.ipynb #f4162412
+# %% ../nbs/01_data.ipynb #ada18b84
 PLANETOID_URL = "https://github.com/kimiyoung/planetoid/raw/master/data"
 RAW_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
@@ -35,7 +35,7 @@ class DatasetInfo:
     def prefix(self): return self.name.lower()
     def raw_names(self): return [f"ind.{self.prefix}.{p}" for p in RAW_PARTS]
 
-# %% ../nbs/01_data.ipynb #ca3419be
+# %% ../nbs/01_data.ipynb #52e2add7
 DATASETS = {i.name.lower(): i for i in [
     DatasetInfo("Cora",
         {"Case_Based": 298, "Genetic_Algorithms": 418, "Neural_Networks": 818, "Probabilistic_Methods": 426,
@@ -63,7 +63,7 @@ DATASETS = {i.name.lower(): i for i in [
         {"Diabetes_Mellitus_Experimental": 4103, "Diabetes_Mellitus_Type_1": 7875, "Diabetes_Mellitus_Type_2": 7739}),
 ]}
 
-# %% ../nbs/01_data.ipynb #57322de5
+# %% ../nbs/01_data.ipynb #5900af8e
 class DataError(RuntimeError):
     "A dataset could not be found, fetched or verified; the message says what, where, and how to fix it."
 
@@ -77,7 +77,7 @@ def dataset_info(name:str) -> DatasetInfo:
         raise DataError(f"unknown dataset {name!r}: known datasets are {', '.join(i.name for i in DATASETS.values())}")
     return info
 
-# %% ../nbs/01_data.ipynb #3a1425bc
+# %% ../nbs/01_data.ipynb #b1934d03
 def sha256(path:str|Path) -> str:
     "SHA-256 hex digest of the file at `path`."
     h = hashlib.sha256()
@@ -93,7 +93,7 @@ def _check(path:Path, info:DatasetInfo, fname:str, source:str):
         raise DataError(f"checksum mismatch for {fname} from {source}: expected sha256 {want}, got {got}; "
                         "the file is corrupt or not the Planetoid original. Delete it and fetch it again. " + _HOW)
 
-# %% ../nbs/01_data.ipynb #384346e7
+# %% ../nbs/01_data.ipynb #541a6faa
 def _copy_from(src:str, dst:Path):
     "Copy `src` (path or URL) to `dst`; a `DataError` with the reason when it cannot be read."
     try:
@@ -126,7 +126,7 @@ def fingerprint(raw:Path, info:DatasetInfo) -> str:
     "A short version of the data: SHA-256 over the SHA-256 of each raw file, in a fixed order."
     return hashlib.sha256("".join(sha256(raw/f) for f in info.raw_names()).encode()).hexdigest()[:16]
 
-# %% ../nbs/01_data.ipynb #63211a8b
+# %% ../nbs/01_data.ipynb #a860adca
 def class_names(y:torch.Tensor, info:DatasetInfo|str, tol:float=0.07) -> list[str]:
     "Names of the classes indexed by labels `y`, derived by ranking label counts against the corpus class sizes."
     info = dataset_info(info) if isinstance(info, str) else info
@@ -142,7 +142,7 @@ def class_names(y:torch.Tensor, info:DatasetInfo|str, tol:float=0.07) -> list[st
         names[idx] = name
     return names
 
-# %% ../nbs/01_data.ipynb #751a9c1b
+# %% ../nbs/01_data.ipynb #3b6bd346
 def load_dataset(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=None) -> Data:
     "The Planetoid graph `name` with public split masks, row-normalised features, `name` and `class_names`."
     info = dataset_info(name)
@@ -155,7 +155,7 @@ def load_dataset(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=
     data.name, data.class_names, data.fingerprint = info.name, class_names(data.y, info), fingerprint(raw, info)
     return data
 
-# %% ../nbs/01_data.ipynb #316e698b
+# %% ../nbs/01_data.ipynb #2ecce3dc
 def random_graph(num_nodes:int=30, num_features:int=8, num_classes:int=3, avg_degree:float=4.0,
                  homophily:float=0.8, seed:int=0) -> Data:
     "A small seeded random graph with class-dependent features and train/val/test masks, shaped like `load_dataset`'s output."

@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/pipeline.html.md"""
 __all__ = ['check_train_params', 'TrainRun', 'train_run', 'search_space', 'run_sweep', 'seed_table', 'check_sweep_params',
            'compare_with_defaults', 'summarize_sweep']
 
-# %% ../nbs/04a_pipeline.ipynb #008af40c
+# %% ../nbs/04a_pipeline.ipynb #88001a29
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,7 +23,7 @@ from .plots import run_figures
 from .tracking import check_tracking, start_tracking
 from .train import FitResult, TrainConfig, fit, save_run
 
-# %% ../nbs/04a_pipeline.ipynb #108a0951
+# %% ../nbs/04a_pipeline.ipynb #e9e70af7
 _CFG = [f.name for f in fields(TrainConfig)]
 
 def check_train_params(params:dict) -> dict:
@@ -43,7 +43,7 @@ class TrainRun:
     table: pd.DataFrame
     tracking: dict
 
-# %% ../nbs/04a_pipeline.ipynb #e06ad880
+# %% ../nbs/04a_pipeline.ipynb #d64eb05a
 def train_run(params:dict, progress:bool=False) -> TrainRun:
     "Train, track and record the run described by pipeline `params` (see `check_train_params`)."
     params = check_train_params(params)
@@ -72,7 +72,7 @@ def train_run(params:dict, progress:bool=False) -> TrainRun:
     table = pd.DataFrame([{"model": cfg.model, "dataset": data.name, **result.metrics}]).set_index("model")
     return TrainRun(result, out, figures, table, tracking)
 
-# %% ../nbs/04a_pipeline.ipynb #f4d10b82
+# %% ../nbs/04a_pipeline.ipynb #a5ced553
 def search_space(trial:optuna.Trial, model:str) -> dict:
     "Hyperparameters for `model` suggested by `trial`: the shared ones plus the model's own knobs."
     args = model_spec(model).arch_args
@@ -88,7 +88,7 @@ def search_space(trial:optuna.Trial, model:str) -> dict:
     if "theta" in args: p["theta"] = trial.suggest_float("theta", 0.3, 1.5)
     return p
 
-# %% ../nbs/04a_pipeline.ipynb #384f272b
+# %% ../nbs/04a_pipeline.ipynb #0fe5e1c3
 def run_sweep(model:str, out_dir:str|Path, n_trials:int=20, seed:int=0, timeout:float|None=None, dataset:str="Cora",
               tracking:str="disabled", epochs:int|None=None, data_root=None, mirror=None) -> optuna.Study:
     "Search `model`'s hyperparameters on validation accuracy until `n_trials` trials are complete (resumable)."
@@ -114,12 +114,12 @@ def run_sweep(model:str, out_dir:str|Path, n_trials:int=20, seed:int=0, timeout:
     if n_trials > done: study.optimize(objective, n_trials=n_trials - done, timeout=timeout, gc_after_trial=False)
     return study
 
-# %% ../nbs/04a_pipeline.ipynb #b749159c
+# %% ../nbs/04a_pipeline.ipynb #7413b21e
 def seed_table(model:str, data, seeds=range(10), **params) -> pd.DataFrame:
     "Metrics of `model` with `params` (defaults for the rest) over `seeds`: one row per seed."
     return pd.DataFrame([{"seed": s, **fit(TrainConfig(model, seed=s, **params), data, progress=False).metrics} for s in seeds])
 
-# %% ../nbs/04a_pipeline.ipynb #2e3cca1e
+# %% ../nbs/04a_pipeline.ipynb #23dcbb45
 def check_sweep_params(model:str, n_trials:int, eval_seeds:int, tracking:str, dataset:str="Cora"):
     "Raise a `ValueError` naming the first bad sweep parameter."
     model_spec(model); dataset_info(dataset); check_tracking(tracking)

@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/tracking.html.md"""
 __all__ = ['TRACKING_MODES', 'PROMOTED', 'TrackingError', 'check_tracking', 'Tracker', 'WandbTracker', 'start_tracking',
            'read_offline_run', 'RegistryError', 'list_runs', 'promote', 'promoted_checkpoint']
 
-# %% ../nbs/04_tracking.ipynb #f0d34460
+# %% ../nbs/04_tracking.ipynb #940f5143
 import json, os, time
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pandas as pd
 from .data import sha256
 from .train import _atomic_write
 
-# %% ../nbs/04_tracking.ipynb #1318e9ef
+# %% ../nbs/04_tracking.ipynb #08331176
 TRACKING_MODES = ("disabled", "offline", "online")
 
 class TrackingError(ValueError):
@@ -39,7 +39,7 @@ class Tracker:
     def __enter__(self): return self
     def __exit__(self, exc_type, *_): self.finish(failed=exc_type is not None)
 
-# %% ../nbs/04_tracking.ipynb #ab29f611
+# %% ../nbs/04_tracking.ipynb #aabc4139
 class WandbTracker(Tracker):
     "A W&B run (`offline` or `online`) written under `out_dir/wandb`."
     def __init__(self, mode:str, out_dir:str|Path, config:dict, name:str|None=None, group:str|None=None,
@@ -70,7 +70,7 @@ def start_tracking(mode:str, out_dir:str|Path, config:dict, **kwargs) -> Tracker
         raise TrackingError("tracking 'online' needs a W&B account: set WANDB_API_KEY (or use 'offline' and `wandb sync` later)")
     return WandbTracker(mode, out_dir, config, **kwargs)
 
-# %% ../nbs/04_tracking.ipynb #ecfbdf1b
+# %% ../nbs/04_tracking.ipynb #11f209a2
 def _log_records(path:Path):
     "The records of a W&B transaction log (`run-*.wandb`): a `:W&B` header, then LevelDB-log chunks in 32 KiB blocks."
     buf, block = path.read_bytes(), 32768
@@ -101,7 +101,7 @@ def read_offline_run(run_dir:str|Path) -> dict:
         elif kind == "run": config.update(items(rec.run.config.update))
     return {"config": config, "history": history, "summary": summary}
 
-# %% ../nbs/04_tracking.ipynb #6cdc3e77
+# %% ../nbs/04_tracking.ipynb #b29f9ec4
 PROMOTED = "promoted.json"
 
 class RegistryError(RuntimeError):
@@ -132,7 +132,7 @@ def _verified(run:Path) -> Path:
         raise RegistryError(f"the checkpoint of run {run.name} does not match the SHA-256 recorded in its run.json")
     return ckpt
 
-# %% ../nbs/04_tracking.ipynb #d87c0d76
+# %% ../nbs/04_tracking.ipynb #81c09262
 def promote(run:str|Path, root:str|Path="runs") -> Path:
     "Mark `run` (a name under `root`, or a path) as the one to serve; returns its verified checkpoint."
     root = Path(root)

@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/train.html.md"""
 __all__ = ['SPLITS', 'CHECKPOINT_FORMAT', 'TrainConfig', 'num_classes', 'evaluate', 'predict_proba', 'FitResult', 'fit',
            'CheckpointError', 'versions', 'save_checkpoint', 'Checkpoint', 'load_checkpoint', 'save_run']
 
-# %% ../nbs/03_train.ipynb #15a46039
+# %% ../nbs/03_train.ipynb #81c13625
 import json, math, os, platform, sys, time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -26,7 +26,7 @@ from .config import get_device, seed_everything
 from .data import sha256
 from .models import build_model, model_spec
 
-# %% ../nbs/03_train.ipynb #3390c440
+# %% ../nbs/03_train.ipynb #29c28b1b
 @dataclass(frozen=True)
 class TrainConfig:
     "Everything that defines a training run; `None` fields take the model's registered defaults."
@@ -76,7 +76,7 @@ _CHECKS = [("hidden", _pos_int, "a positive integer"), ("layers", _pos_int, "a p
            ("weight_decay", lambda v: 0 <= v < math.inf, "non-negative"), ("epochs", _pos_int, "a positive integer"),
            ("patience", lambda v: float(v).is_integer() and v >= 0, "a non-negative integer (0: no early stopping)"), ("seed", lambda v: float(v).is_integer() and v >= 0, "a non-negative integer")]
 
-# %% ../nbs/03_train.ipynb #c271390f
+# %% ../nbs/03_train.ipynb #6c4bf3ad
 SPLITS = ("train", "val", "test")
 
 def num_classes(data:Data) -> int:
@@ -102,7 +102,7 @@ def predict_proba(model:nn.Module, data:Data) -> torch.Tensor:
     model.eval()
     return model(data.x, data.edge_index).softmax(-1)
 
-# %% ../nbs/03_train.ipynb #c1488f4a
+# %% ../nbs/03_train.ipynb #38a8d396
 @dataclass
 class FitResult:
     "What `fit` returns: the trained model (eval mode, best validation weights), its metrics and per-epoch history."
@@ -117,7 +117,7 @@ def _interactive() -> bool:
     try: return sys.stderr.isatty() or "IPKernelApp" in get_ipython().config  # noqa: F821
     except Exception: return False
 
-# %% ../nbs/03_train.ipynb #cbfe7233
+# %% ../nbs/03_train.ipynb #8f3948ed
 def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> FitResult:
     "Train `cfg.model` on `data`; return the model at its best validation epoch, with metrics and history. `callback(row)` sees every epoch."
     cfg = cfg.resolve()
@@ -157,7 +157,7 @@ def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> F
     names = list(getattr(data, "class_names", None) or [str(i) for i in range(num_classes(data))])
     return FitResult(model, metrics, pd.DataFrame(history), cfg, names, dataset)
 
-# %% ../nbs/03_train.ipynb #03a8b5fd
+# %% ../nbs/03_train.ipynb #4a9b5ed6
 CHECKPOINT_FORMAT = "cora-gnn/checkpoint/1"
 
 class CheckpointError(RuntimeError):
@@ -180,7 +180,7 @@ def _atomic_write(path:Path, write):
         if tmp.exists(): tmp.unlink()
     return path
 
-# %% ../nbs/03_train.ipynb #c8673dab
+# %% ../nbs/03_train.ipynb #088df837
 def save_checkpoint(result:FitResult, path:str|Path) -> Path:
     "Write `result`'s model, config, class names, dataset shape, metrics and versions to `path`."
     meta = {"format": CHECKPOINT_FORMAT, "versions": versions(), "config": asdict(result.config),
@@ -189,7 +189,7 @@ def save_checkpoint(result:FitResult, path:str|Path) -> Path:
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()}}
     return _atomic_write(path, lambda p: torch.save(ckpt, p))
 
-# %% ../nbs/03_train.ipynb #7a442ddc
+# %% ../nbs/03_train.ipynb #23cb54fd
 @dataclass
 class Checkpoint:
     "A loaded checkpoint: the model in eval mode and what was recorded with it."
@@ -223,7 +223,7 @@ def load_checkpoint(path:str|Path, data:Data|None=None, device:str="cpu") -> Che
         raise CheckpointError(f"{path}: the stored weights do not match the stored configuration: {e}") from e
     return Checkpoint(model.to(get_device(device)).eval(), cfg, ck["class_names"], ds, ck["metrics"], ck.get("versions", {}), path)
 
-# %% ../nbs/03_train.ipynb #0bf239c5
+# %% ../nbs/03_train.ipynb #7edd51dd
 def save_run(result:FitResult, out_dir:str|Path, extra:dict|None=None) -> Path:
     "Write `result` as a run directory (`metrics.json`, `history.csv`, `checkpoint.pt`, `run.json` with `extra`); returns its path."
     out = Path(out_dir)

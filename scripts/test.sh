@@ -27,4 +27,5 @@ coverage run --parallel-mode -m pytest
 
 echo "== coverage of cora_gnn (notebook tests + pytest)"
 coverage combine -q
+coverage json -q -o build/coverage.json   # the Report page of the site reads it (scripts/site.sh)
 coverage report --fail-under=90

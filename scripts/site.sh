@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build the report site. Runs the pipeline notebooks and the benchmarks into nbs/results/ (a build folder, never
+# committed), executes the Service and Report pages from those results, processes every notebook for Quarto
+# (nbdev-proc-nbs, into _proc/) and renders the site into _docs/ with nbdev-docs where quarto is on PATH.
+#
+#   bash scripts/site.sh               # full sizes: 10-seed benchmarks, 30-trial sweep
+#   SITE_QUICK=1 bash scripts/site.sh  # small sizes (CI): the same pages, smoke-test numbers
+#
+# Run `bash scripts/test.sh` first to put the coverage figure on the Report page.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WANDB_MODE="${WANDB_MODE:-disabled}"
+R=nbs/results
+rm -rf "$R" && mkdir -p "$R" && touch "$R/.notest"   # executed copies: nbdev-test leaves them alone
+
+if [ -n "${SITE_QUICK:-}" ]; then
+  QUICK=True SEEDS=2 MODELS="gcn sgc" TRIALS=3 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=2
+else
+  QUICK=False SEEDS=10 MODELS="gcn gat sage appnp sgc" TRIALS=30 EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5
+fi
+pm() { papermill --cwd . -k python3 --progress-bar "$@"; }
+
+echo "== pipelines (papermill) -> $R"
+pm nbs/pipelines/train.ipynb "$R/train.ipynb" -p model gcn -r out_dir "$R/train" -r tracking disabled
+pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out_dir "$R/sweep"
+pm nbs/pipelines/drift.ipynb "$R/drift.ipynb" -r checkpoint "$R/train/checkpoint.pt" -p n_requests "$REQUESTS" \
+   -p robust_n "$ROBUST" -y "severities: $SEVERITIES" -r out_dir "$R/drift"
+
+echo "== benchmarks -> $R"
+python benchmarks/accuracy.py --seeds "$SEEDS" --models $MODELS --json "$R/accuracy.json"
+python benchmarks/speed.py --seeds "$SEEDS" --json "$R/speed.json"
+if command -v wrk >/dev/null; then python benchmarks/serve_load.py --duration "$DURATION" --json "$R/serve_load.json"
+else echo "wrk is not on PATH: no service load numbers in this build (apt-get install wrk)"; fi
+if [ -f build/coverage.json ]; then cp build/coverage.json "$R/coverage.json"; fi
+
+echo "== pages"
+pm nbs/_pages/service.ipynb "$R/service.ipynb" -r checkpoint "$R/train/checkpoint.pt" -r work_dir "$R/service"
+pm nbs/_pages/report.ipynb "$R/report.ipynb" -r results_dir "$R" -p quick "$QUICK"
+
+echo "== nbdev-proc-nbs -> _proc"
+nbdev-proc-nbs
+if command -v quarto >/dev/null; then
+  echo "== render (nbdev-docs) -> _docs"
+  nbdev-docs
+else
+  echo "quarto is not on PATH: skipping the render. Everything up to it is in _proc/; install Quarto (quarto.org) and rerun, or let the GitHub 'site' workflow build it."
+fi

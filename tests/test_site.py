@@ -1,0 +1,80 @@
+"""The report site up to the render: scripts/site.sh with small sizes, then the processed pages in _proc/."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
+PROC = ROOT / "_proc"
+LIBRARY = sorted(p.name for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
+RESULTS = {"train": "Training run", "sweep": "Hyperparameter sweep", "drift": "Drift and robustness",
+           "service": "Service", "report": "Report"}
+
+
+@pytest.fixture(scope="module")
+def site(mirror, data_dir):
+    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "SITE_QUICK": "1"}
+    r = subprocess.run(["bash", "scripts/site.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout + r.stderr
+
+
+def cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def front_matter(path):
+    first = cells(path)[0]
+    assert first["cell_type"] == "raw", path
+    text = "".join(first["source"])
+    return {k.strip(): v.strip().strip('"') for k, _, v in (line.partition(":") for line in text.splitlines()[1:-1])}
+
+
+def test_every_page_is_processed(site):
+    for name in ["index.ipynb", *LIBRARY, "architecture.qmd", "_quarto.yml", *(f"results/{r}.ipynb" for r in RESULTS)]:
+        assert (PROC / name).is_file(), name
+    quarto = (PROC / "_quarto.yml").read_text()
+    for name in [*LIBRARY, *(f"results/{r}.ipynb" for r in RESULTS), "architecture.qmd"]:
+        assert name in quarto, f"{name} missing from the sidebar"
+
+
+def test_front_matter_titles(site):
+    assert front_matter(PROC / "index.ipynb")["title"] == "cora-gnn"
+    assert front_matter(PROC / "05b_drift.ipynb")["title"] == "Drift"
+    for stem, title in RESULTS.items():
+        assert front_matter(PROC / "results" / f"{stem}.ipynb")["title"] == title
+
+
+def test_no_directives_or_hidden_plumbing_on_pages(site):
+    for nb in [*(PROC / n for n in LIBRARY), *(PROC / "results").glob("*.ipynb")]:
+        for c in cells(nb):
+            src = "".join(c["source"])
+            if c["cell_type"] == "code":
+                assert "#| export" not in src and "#| hide" not in src and "nbdev_export()" not in src, (nb.name, src[:200])
+
+
+def test_executed_pipelines_carry_their_figures_and_parameters(site):
+    for stem in ("train", "drift"):
+        nb = cells(PROC / "results" / f"{stem}.ipynb")
+        assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb), stem
+        pngs = [o for c in nb if c["cell_type"] == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert len(pngs) >= 2, stem
+    service = json.dumps(cells(PROC / "results" / "service.ipynb"))
+    assert "site-example-1" in service and "CREATE TABLE IF NOT EXISTS predictions" in service and "cora_gnn_requests_total" in service
+
+
+def test_report_numbers_come_from_the_build(site):
+    acc = json.loads((ROOT / "nbs" / "results" / "accuracy.json").read_text())
+    report = json.dumps(cells(PROC / "results" / "report.ipynb"))
+    assert f"{acc['rows'][0]['test_acc']:.2f}".rstrip("0") in report
+    assert "smoke test" in report  # a quick build says so on the page
+
+
+def test_render_is_skipped_with_a_message_without_quarto(site):
+    if shutil.which("quarto"): assert (ROOT / "_docs" / "index.html").is_file()
+    else: assert "quarto is not on PATH: skipping the render" in site
