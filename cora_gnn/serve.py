@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 __all__ = ['Id', 'Num', 'ServeConfig', 'load_predictor', 'NodeRequest', 'PaperRequest', 'DriftRequest', 'Prediction',
            'PredictResponse', 'Info', 'Metrics', 'BodyTooLarge', 'setup_tracing', 'create_app', 'serve']
 
-# %% ../nbs/06_serve.ipynb #b73ad5f1
+# %% ../nbs/06_serve.ipynb #0609e2a7
 import gc, json, os, tempfile, time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields
@@ -30,7 +30,7 @@ from .predict import MAX_CITES, MAX_INDICES, InputError, Predictor
 from .predlog import PredictionLog, PredictionLogError, log_row
 from .tracking import promoted_checkpoint
 
-# %% ../nbs/06_serve.ipynb #1baa4405
+# %% ../nbs/06_serve.ipynb #9ccd55b5
 @dataclass
 class ServeConfig:
     "What the service serves and where it writes."
@@ -59,7 +59,7 @@ def load_predictor(config:ServeConfig) -> Predictor:
     "The `Predictor` for `config`'s checkpoint, or the promoted run's; raises a clear error when there is none or it is unusable."
     return Predictor.from_checkpoint(config.checkpoint or promoted_checkpoint(config.runs))
 
-# %% ../nbs/06_serve.ipynb #a2e53780
+# %% ../nbs/06_serve.ipynb #0305feb2
 Id = Annotated[int, Field(strict=True)]
 Num = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -116,7 +116,7 @@ class Info(BaseModel):
     versions: dict
     device: str
 
-# %% ../nbs/06_serve.ipynb #d064d5fd
+# %% ../nbs/06_serve.ipynb #ea1677f0
 class Metrics:
     "The service's Prometheus series."
     def __init__(self, registry:CollectorRegistry):
@@ -131,10 +131,18 @@ class Metrics:
         self.model = Gauge("cora_gnn_model_info", "the served model (value 1)", ["model", "run_id", "checkpoint_sha256", "dataset"],
                            multiprocess_mode="max", **kw)
 
+        self._children = {}  # labelled series looked up once: `labels()` validates and locks on every call
+
+    def child(self, metric, *labels):
+        "`metric.labels(*labels)`, cached."
+        key = (metric, labels)
+        if (c := self._children.get(key)) is None: c = self._children[key] = metric.labels(*labels)
+        return c
+
     def observe(self, route:str, method:str, status:int, seconds:float):
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
-        if status >= 400: self.errors.labels(route, "client" if status < 500 else "server").inc()
+        self.child(self.requests, route, method, str(status)).inc()
+        self.child(self.latency, route).observe(seconds)
+        if status >= 400: self.child(self.errors, route, "client" if status < 500 else "server").inc()
 
 class BodyTooLarge(Exception): "A request body over the configured limit."
 
@@ -198,7 +206,7 @@ def _doc(model:type[BaseModel]) -> dict:
     return dict(openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}},
                 responses={200: {"model": PredictResponse, "description": "the predictions"}, 422: {"description": "a bad request, with its reason"}})
 
-# %% ../nbs/06_serve.ipynb #14bf4e1d
+# %% ../nbs/06_serve.ipynb #37608f24
 def setup_tracing(app:FastAPI, tracer_provider=None):
     "Instrument `app` with OpenTelemetry when a provider is given or an OTLP endpoint is configured; returns the provider or None."
     if tracer_provider is None:
@@ -214,7 +222,7 @@ def setup_tracing(app:FastAPI, tracer_provider=None):
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="health,ready,metrics")
     return tracer_provider
 
-# %% ../nbs/06_serve.ipynb #70d303f0
+# %% ../nbs/06_serve.ipynb #38113601
 def _paper_seconds(pr:Predictor, tries:int=5) -> float:
     "Median time of classifying a probe paper (the words and citations of node 0)."
     x, (src, dst) = pr.data.x[0], pr.data.edge_index
@@ -263,7 +271,7 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
         "Log `preds` (waiting for the commit), count them, and answer with the serialised predictions `body`."
         rid = request.state.request_id
         rows = [log_row(p, rid, model, run_id, **kw) for p, kw in zip(preds, inputs)]
-        for p in preds: metrics.predictions.labels(endpoint, p["class_name"]).inc()
+        for p in preds: metrics.child(metrics.predictions, endpoint, p["class_name"]).inc()
         try:
             await request.app.state.log.submit_async(rows)
             logged = True
@@ -272,10 +280,9 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
             logged = False
             metrics.log_failures.inc(len(rows))
         span = trace.get_current_span()
-        span.set_attribute("cora_gnn.endpoint", endpoint)
-        span.set_attribute("cora_gnn.predictions", len(preds))
-        span.set_attribute("cora_gnn.logged", logged)
-        if len(preds) == 1: span.set_attribute("cora_gnn.class_id", preds[0]["class_id"])
+        if span.is_recording():
+            span.set_attributes({"cora_gnn.endpoint": endpoint, "cora_gnn.predictions": len(preds), "cora_gnn.logged": logged,
+                                 **({"cora_gnn.class_id": preds[0]["class_id"]} if len(preds) == 1 else {})})
         tail = json.dumps(dict(model=model, run_id=run_id, request_id=rid, logged=logged), separators=(",", ":"))
         return Response(b'{"predictions":[' + b",".join(body) + b"]," + tail[1:].encode(), media_type="application/json")
 
@@ -340,7 +347,7 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
     setup_tracing(app, tracer_provider)
     return app
 
-# %% ../nbs/06_serve.ipynb #7f65a0a5
+# %% ../nbs/06_serve.ipynb #ba5629c8
 def serve(config:ServeConfig, host:str="127.0.0.1", port:int=8000, workers:int=1, log_level:str="info"):
     "Run the service with uvicorn until interrupted."
     import uvicorn
