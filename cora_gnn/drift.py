@@ -9,7 +9,7 @@ __all__ = ['MIN_ROWS', 'DRIFT_SHARE', 'PERTURBATIONS', 'paper_features_frame', '
            'drift_report', 'summary_table', 'monitor', 'perturb', 'stream', 'simulate', 'robustness', 'plot_robustness',
            'plot_features', 'check_drift_params', 'drift_run']
 
-# %% ../nbs/05b_drift.ipynb #f7013f35
+# %% ../nbs/05b_drift.ipynb #5760e4ed
 import html, json, time, warnings
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .predict import Predictor
 from .predlog import PredictionLog, log_row, read_log
 from .train import _atomic_write
 
-# %% ../nbs/05b_drift.ipynb #78e0c47b
+# %% ../nbs/05b_drift.ipynb #10e51320
 def _projection(num_features:int, dims:int=3, seed:int=0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((num_features, dims))
 
@@ -63,7 +63,7 @@ def log_frame(pr:Predictor, log:pd.DataFrame) -> pd.DataFrame:
         words.append(next(gw) if is_node else json.loads(w)); cites.append(next(gc) if is_node else json.loads(c))
     return paper_features_frame(pr, words, cites, log.class_id, log.confidence)
 
-# %% ../nbs/05b_drift.ipynb #ae7707f8
+# %% ../nbs/05b_drift.ipynb #eebe70ee
 MIN_ROWS = 50
 DRIFT_SHARE = 0.5  # Evidently's DataDriftPreset default: the dataset drifts when this share of its columns drift
 
@@ -78,7 +78,8 @@ def _column_results(snapshot) -> tuple[dict, int]:
         if not cfg.get("type", "").endswith("ValueDrift"): continue
         value, thr, method = float(m["value"]), float(cfg["threshold"]), cfg["method"]
         is_p = "p_value" in method or method in _P_VALUE_TESTS  # p-values drift when small, distances when large
-        out[cfg["column"]] = dict(test=method, value=value, threshold=thr, drifted=bool(value < thr if is_p else value >= thr))
+        out[cfg["column"]] = dict(test=method, value=value if np.isfinite(value) else None, threshold=thr,
+                                  drifted=bool(value < thr if is_p else value >= thr))  # NaN (a constant column): not drifted
     return out, count
 
 def drift_report(reference:pd.DataFrame, current:pd.DataFrame, out_dir:str|Path|None=None, min_rows:int=MIN_ROWS,
@@ -119,7 +120,7 @@ def summary_table(summary:dict) -> pd.DataFrame:
     df = pd.DataFrame.from_dict(summary["columns"], orient="index")
     return df.sort_values(["drifted", "value"], ascending=[False, True]) if len(df) else df
 
-# %% ../nbs/05b_drift.ipynb #adf9eaeb
+# %% ../nbs/05b_drift.ipynb #4d55e58a
 def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000, since:float|None=None, until:float|None=None,
             min_rows:int=MIN_ROWS) -> dict:
     "Drift of the prediction log's recent rows against `pr`'s training graph; writes the report into `out_dir`."
@@ -129,7 +130,7 @@ def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000,
     current = log_frame(pr, log) if len(log) else reference_frame(pr).iloc[:0]
     return drift_report(reference_frame(pr), current, out_dir, min_rows, window)
 
-# %% ../nbs/05b_drift.ipynb #835f402b
+# %% ../nbs/05b_drift.ipynb #7c1e1413
 PERTURBATIONS = ("words_removed", "words_added", "cites_removed", "cites_rewired", "class_shift")
 
 def perturb(pr:Predictor, words:list, cites:list, kind:str|None, severity:float, rng:np.random.Generator) -> tuple[list, list]:
@@ -171,7 +172,7 @@ def simulate(pr:Predictor, log:PredictionLog, n:int=500, kind:str|None=None, sev
                 for p, w, c in zip(preds, words, cites)]).result()
     return float(np.mean([p["class_id"] == t for p, t in zip(preds, y)]))
 
-# %% ../nbs/05b_drift.ipynb #c7e07ae9
+# %% ../nbs/05b_drift.ipynb #f06532d8
 def robustness(pr:Predictor, kinds=PERTURBATIONS, severities=(0.0, 0.25, 0.5, 0.75, 1.0), n:int=500, seed:int=0,
                progress:bool=False) -> pd.DataFrame:
     "Accuracy and drift verdict of perturbed streams, one row per (kind, severity)."
@@ -218,7 +219,7 @@ def plot_features(reference:pd.DataFrame, current:pd.DataFrame, columns:list[str
     fig.tight_layout()
     return fig
 
-# %% ../nbs/05b_drift.ipynb #fd3c5b95
+# %% ../nbs/05b_drift.ipynb #e31ae28c
 def check_drift_params(p:dict) -> dict:
     "The drift pipeline's parameters if they are valid, else a `ValueError` saying which one is wrong."
     if p.get("log_db") is not None and not Path(p["log_db"]).is_file(): raise ValueError(f"log_db: no prediction log at {p['log_db']}")

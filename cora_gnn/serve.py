@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 __all__ = ['Id', 'Num', 'ServeConfig', 'load_predictor', 'NodeRequest', 'PaperRequest', 'DriftRequest', 'Prediction',
            'PredictResponse', 'Info', 'Metrics', 'BodyTooLarge', 'setup_tracing', 'create_app', 'serve']
 
-# %% ../nbs/06_serve.ipynb #0609e2a7
+# %% ../nbs/06_serve.ipynb #2f6f214a
 import gc, json, os, tempfile, time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields
@@ -30,7 +30,7 @@ from .predict import MAX_CITES, MAX_INDICES, InputError, Predictor
 from .predlog import PredictionLog, PredictionLogError, log_row
 from .tracking import promoted_checkpoint
 
-# %% ../nbs/06_serve.ipynb #9ccd55b5
+# %% ../nbs/06_serve.ipynb #e8964dc0
 @dataclass
 class ServeConfig:
     "What the service serves and where it writes."
@@ -59,7 +59,7 @@ def load_predictor(config:ServeConfig) -> Predictor:
     "The `Predictor` for `config`'s checkpoint, or the promoted run's; raises a clear error when there is none or it is unusable."
     return Predictor.from_checkpoint(config.checkpoint or promoted_checkpoint(config.runs))
 
-# %% ../nbs/06_serve.ipynb #0305feb2
+# %% ../nbs/06_serve.ipynb #45b1e0d2
 Id = Annotated[int, Field(strict=True)]
 Num = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -116,7 +116,7 @@ class Info(BaseModel):
     versions: dict
     device: str
 
-# %% ../nbs/06_serve.ipynb #ea1677f0
+# %% ../nbs/06_serve.ipynb #2834145b
 class Metrics:
     "The service's Prometheus series."
     def __init__(self, registry:CollectorRegistry):
@@ -178,7 +178,8 @@ class _Guard:
                 ctype = headers.get(b"content-type", b"").decode("latin-1")
                 if int(headers.get(b"content-length", b"0") or 0) > self.max_body:
                     return await _send_json(send_, 413, f"request body over {self.max_body} bytes")
-                if ctype.split(";")[0].strip().lower() != "application/json":
+                has_body = headers.get(b"content-length", b"0") not in (b"", b"0") or b"transfer-encoding" in headers
+                if has_body and ctype.split(";")[0].strip().lower() != "application/json":
                     return await _send_json(send_, 415, f"send JSON: Content-Type must be application/json, not {ctype or 'missing'!r}")
             await self.app(scope, receive_, send_)
         finally:
@@ -206,7 +207,7 @@ def _doc(model:type[BaseModel]) -> dict:
     return dict(openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}},
                 responses={200: {"model": PredictResponse, "description": "the predictions"}, 422: {"description": "a bad request, with its reason"}})
 
-# %% ../nbs/06_serve.ipynb #37608f24
+# %% ../nbs/06_serve.ipynb #363f9ad5
 def setup_tracing(app:FastAPI, tracer_provider=None):
     "Instrument `app` with OpenTelemetry when a provider is given or an OTLP endpoint is configured; returns the provider or None."
     if tracer_provider is None:
@@ -222,7 +223,7 @@ def setup_tracing(app:FastAPI, tracer_provider=None):
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="health,ready,metrics")
     return tracer_provider
 
-# %% ../nbs/06_serve.ipynb #38113601
+# %% ../nbs/06_serve.ipynb #87e6186b
 def _paper_seconds(pr:Predictor, tries:int=5) -> float:
     "Median time of classifying a probe paper (the words and citations of node 0)."
     x, (src, dst) = pr.data.x[0], pr.data.edge_index
@@ -341,13 +342,14 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
         return FileResponse(report, media_type="text/html")
 
     @app.post("/api/v1/drift", summary="Regenerate the drift report from the prediction log; returns its summary")
-    async def make_drift(req:DriftRequest):
+    async def make_drift(req:DriftRequest|None=None):
+        req = req or DriftRequest()
         return await run_in_threadpool(monitor, pr, config.log_db, config.drift_dir, last=req.last, since=req.since, until=req.until)
 
     setup_tracing(app, tracer_provider)
     return app
 
-# %% ../nbs/06_serve.ipynb #ba5629c8
+# %% ../nbs/06_serve.ipynb #0ef2c796
 def serve(config:ServeConfig, host:str="127.0.0.1", port:int=8000, workers:int=1, log_level:str="info"):
     "Run the service with uvicorn until interrupted."
     import uvicorn
