@@ -29,12 +29,12 @@ from cora_gnn.train import TrainConfig, fit
 
 class ExampleGCN(torch.nn.Module):
     "The model of PyG's examples/gcn.py (without GDC)."
+    decayed = "conv1"  # the submodule with weight decay (None: all parameters)
 
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.conv1 = GCNConv(in_channels, 16, cached=True)
         self.conv2 = GCNConv(16, out_channels, cached=True)
-        self.first = self.conv1
 
     def forward(self, x, edge_index):
         x = F.dropout(x, p=0.5, training=self.training)
@@ -45,12 +45,12 @@ class ExampleGCN(torch.nn.Module):
 
 class ExampleGAT(torch.nn.Module):
     "The model of PyG's examples/gat.py."
+    decayed = None
 
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.conv1 = GATConv(in_channels, 8, heads=8, dropout=0.6)
         self.conv2 = GATConv(64, out_channels, heads=1, concat=False, dropout=0.6)
-        self.first = self
 
     def forward(self, x, edge_index):
         x = F.dropout(x, p=0.6, training=self.training)
@@ -61,12 +61,12 @@ class ExampleGAT(torch.nn.Module):
 
 class ExampleAPPNP(torch.nn.Module):
     "A two-layer MLP, then PyG's APPNP propagation (as in PyG's citation benchmark)."
+    decayed = "lin1"
 
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.lin1, self.lin2 = torch.nn.Linear(in_channels, 64), torch.nn.Linear(64, out_channels)
         self.prop = APPNP(K=10, alpha=0.1)
-        self.first = self.lin1
 
     def forward(self, x, edge_index):
         x = F.dropout(x, p=0.5, training=self.training)
@@ -83,7 +83,7 @@ def example_run(name, data, seed, epochs=200):
     seed_everything(seed)
     start = time.perf_counter()
     model = cls(data.num_features, int(data.y.max()) + 1)
-    first = list(model.first.parameters())
+    first = list((getattr(model, cls.decayed) if cls.decayed else model).parameters())
     rest = [p for p in model.parameters() if all(p is not q for q in first)]
     opt = torch.optim.Adam([dict(params=first, weight_decay=wd), dict(params=rest, weight_decay=0)], lr=lr)
     best_val = test_acc = 0
