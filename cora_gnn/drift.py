@@ -6,10 +6,10 @@ Docs: https://cora-gnn.github.io/cora-gnn/drift.html.md"""
 
 # %% auto #0
 __all__ = ['MIN_ROWS', 'DRIFT_SHARE', 'PERTURBATIONS', 'paper_features_frame', 'graph_inputs', 'reference_frame', 'log_frame',
-           'drift_report', 'summary_table', 'monitor', 'perturb', 'stream', 'simulate', 'robustness', 'plot_robustness',
-           'plot_features', 'check_drift_params', 'drift_run']
+           'drift_report', 'summary_table', 'log_frames', 'monitor', 'perturb', 'stream', 'simulate', 'robustness',
+           'plot_robustness', 'plot_features', 'check_drift_params', 'drift_run']
 
-# %% ../nbs/05b_drift.ipynb #5760e4ed
+# %% ../nbs/05b_drift.ipynb #6719daa9
 import html, json, time, warnings
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .predict import Predictor
 from .predlog import PredictionLog, log_row, read_log
 from .train import _atomic_write
 
-# %% ../nbs/05b_drift.ipynb #10e51320
+# %% ../nbs/05b_drift.ipynb #62b4f0f5
 def _projection(num_features:int, dims:int=3, seed:int=0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((num_features, dims))
 
@@ -63,7 +63,7 @@ def log_frame(pr:Predictor, log:pd.DataFrame) -> pd.DataFrame:
         words.append(next(gw) if is_node else json.loads(w)); cites.append(next(gc) if is_node else json.loads(c))
     return paper_features_frame(pr, words, cites, log.class_id, log.confidence)
 
-# %% ../nbs/05b_drift.ipynb #eebe70ee
+# %% ../nbs/05b_drift.ipynb #510eb8cf
 MIN_ROWS = 50
 DRIFT_SHARE = 0.5  # Evidently's DataDriftPreset default: the dataset drifts when this share of its columns drift
 
@@ -120,17 +120,21 @@ def summary_table(summary:dict) -> pd.DataFrame:
     df = pd.DataFrame.from_dict(summary["columns"], orient="index")
     return df.sort_values(["drifted", "value"], ascending=[False, True]) if len(df) else df
 
-# %% ../nbs/05b_drift.ipynb #4d55e58a
+# %% ../nbs/05b_drift.ipynb #c8933efa
+def log_frames(pr:Predictor, log_db:str|Path, last:int|None=1000, since:float|None=None, until:float|None=None):
+    "The reference frame, the summarised log rows (the `last` ones with `since <= ts < until`) and that window."
+    log, reference = read_log(log_db, last=last, since=since, until=until), reference_frame(pr)
+    window = dict(log_db=str(log_db), last=last, since=since, until=until,
+                  first_ts=float(log.ts.min()) if len(log) else None, last_ts=float(log.ts.max()) if len(log) else None)
+    return reference, log_frame(pr, log) if len(log) else reference.iloc[:0], window
+
 def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000, since:float|None=None, until:float|None=None,
             min_rows:int=MIN_ROWS) -> dict:
     "Drift of the prediction log's recent rows against `pr`'s training graph; writes the report into `out_dir`."
-    log = read_log(log_db, last=last, since=since, until=until)
-    window = dict(log_db=str(log_db), last=last, since=since, until=until,
-                  first_ts=float(log.ts.min()) if len(log) else None, last_ts=float(log.ts.max()) if len(log) else None)
-    current = log_frame(pr, log) if len(log) else reference_frame(pr).iloc[:0]
-    return drift_report(reference_frame(pr), current, out_dir, min_rows, window)
+    reference, current, window = log_frames(pr, log_db, last, since, until)
+    return drift_report(reference, current, out_dir, min_rows, window)
 
-# %% ../nbs/05b_drift.ipynb #7c1e1413
+# %% ../nbs/05b_drift.ipynb #279d4aa1
 PERTURBATIONS = ("words_removed", "words_added", "cites_removed", "cites_rewired", "class_shift")
 
 def perturb(pr:Predictor, words:list, cites:list, kind:str|None, severity:float, rng:np.random.Generator) -> tuple[list, list]:
@@ -172,7 +176,7 @@ def simulate(pr:Predictor, log:PredictionLog, n:int=500, kind:str|None=None, sev
                 for p, w, c in zip(preds, words, cites)]).result()
     return float(np.mean([p["class_id"] == t for p, t in zip(preds, y)]))
 
-# %% ../nbs/05b_drift.ipynb #f06532d8
+# %% ../nbs/05b_drift.ipynb #243c0b5f
 def robustness(pr:Predictor, kinds=PERTURBATIONS, severities=(0.0, 0.25, 0.5, 0.75, 1.0), n:int=500, seed:int=0,
                progress:bool=False) -> pd.DataFrame:
     "Accuracy and drift verdict of perturbed streams, one row per (kind, severity)."
@@ -219,7 +223,7 @@ def plot_features(reference:pd.DataFrame, current:pd.DataFrame, columns:list[str
     fig.tight_layout()
     return fig
 
-# %% ../nbs/05b_drift.ipynb #e31ae28c
+# %% ../nbs/05b_drift.ipynb #d5cba7c0
 def check_drift_params(p:dict) -> dict:
     "The drift pipeline's parameters if they are valid, else a `ValueError` saying which one is wrong."
     if p.get("log_db") is not None and not Path(p["log_db"]).is_file(): raise ValueError(f"log_db: no prediction log at {p['log_db']}")
@@ -258,8 +262,8 @@ def drift_run(p:dict) -> dict:
         log_db = out/"predictions.db"
         for f in out.glob("predictions.db*"): f.unlink()
         with PredictionLog(log_db) as log: accuracy = simulate(pr, log, p["n_requests"], p.get("sim_kind"), p.get("sim_severity", 0.0), p.get("seed", 0))
-    summary = monitor(pr, log_db, out, last=p["last_n"], since=p.get("since"), until=p.get("until"))
-    ref, cur = reference_frame(pr), log_frame(pr, read_log(log_db, last=p["last_n"], since=p.get("since"), until=p.get("until")))
+    ref, cur, window = log_frames(pr, log_db, last=p["last_n"], since=p.get("since"), until=p.get("until"))
+    summary = drift_report(ref, cur, out, window=window)
     table = summary_table(summary)
     shown = list(table.index[:4]) if len(table) else ["n_words", "n_cites", "confidence", "predicted"]
     figures = {"features": plot_features(ref, cur, shown)}
