@@ -92,6 +92,8 @@ def main(argv=None):
     if not shutil.which("wrk"): sys.exit("this benchmark needs wrk on PATH (Debian/Ubuntu: apt-get install wrk)")
 
     from cora_gnn.data import load_dataset
+    from cora_gnn.drift import graph_inputs
+    from cora_gnn.predict import Predictor
     from cora_gnn.train import TrainConfig, fit, save_run
     tmp = tempfile.mkdtemp(prefix="cora-gnn-load-")
     data = load_dataset("Cora")
@@ -99,9 +101,8 @@ def main(argv=None):
     else: ckpt = save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn") / "checkpoint.pt"
     rng = random.Random(0)
     nodes = [{"index": rng.randrange(data.num_nodes)} for _ in range(200)]
-    src, dst = data.edge_index
-    papers = [{"words": (data.x[i] > 0).nonzero().view(-1).tolist(), "cites": dst[src == i].tolist()}
-              for i in (rng.randrange(data.num_nodes) for _ in range(50))]
+    papers = [{"words": w, "cites": c} for w, c in zip(*graph_inputs(Predictor.from_checkpoint(ckpt, data),
+                                                                    [rng.randrange(data.num_nodes) for _ in range(50)]))]
 
     ours, bare = free_port(), free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "cora-gnn")

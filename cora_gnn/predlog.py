@@ -7,7 +7,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/predlog.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'COLUMNS', 'PredictionLogError', 'log_row', 'PredictionLog', 'read_log']
 
-# %% ../nbs/05a_predlog.ipynb #0ac765bf
+# %% ../nbs/05a_predlog.ipynb #8d7f0162
 import asyncio, json, logging, queue, sqlite3, threading, time
 from contextlib import closing
 from concurrent.futures import Future
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-# %% ../nbs/05a_predlog.ipynb #b817e45f
+# %% ../nbs/05a_predlog.ipynb #1a056ab6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,7 +48,7 @@ def log_row(prediction:dict, request_id:str, model:str, run_id:str, words=None, 
                 class_id=prediction["class_id"], class_name=prediction["class_name"], confidence=prediction["confidence"],
                 model=model, run_id=run_id)
 
-# %% ../nbs/05a_predlog.ipynb #2f1d2165
+# %% ../nbs/05a_predlog.ipynb #7426ba44
 _log = logging.getLogger(__name__)
 
 def _connect(path:Path, synchronous:str="NORMAL") -> sqlite3.Connection:
@@ -81,17 +81,17 @@ class PredictionLog:
 
     def submit(self, rows:list[dict]) -> Future:
         "Queue `rows` for writing; the returned future gives the number of rows once they are committed."
-        fut = Future()
-        if self._closed: fut.set_exception(PredictionLogError(f"the prediction log {self.path} is closed"))
-        else: self._queue.put((rows, fut))
-        return fut
+        return self._enqueue(rows, Future())
 
     def submit_async(self, rows:list[dict]) -> asyncio.Future:
         "`submit` for a coroutine: `await log.submit_async(rows)` returns once the rows are committed."
         loop = asyncio.get_running_loop()
-        fut = loop.create_future()
+        return self._enqueue(rows, loop.create_future(), loop)
+
+    def _enqueue(self, rows, fut, loop=None):
+        "Queue `rows` with the future that `_resolve` settles (an asyncio one is paired with its loop); fail it if closed."
         if self._closed: fut.set_exception(PredictionLogError(f"the prediction log {self.path} is closed"))
-        else: self._queue.put((rows, (loop, fut)))
+        else: self._queue.put((rows, (loop, fut) if loop else fut))
         return fut
 
     def _checkpoint(self, every:float=1.0):
@@ -159,7 +159,7 @@ class PredictionLog:
     def __enter__(self): return self
     def __exit__(self, *_): self.close()
 
-# %% ../nbs/05a_predlog.ipynb #5c578182
+# %% ../nbs/05a_predlog.ipynb #ced19fa5
 def read_log(path:str|Path, last:int|None=None, since:float|None=None, until:float|None=None) -> pd.DataFrame:
     "Rows of the prediction log at `path` (oldest first): those with `since <= ts < until`, then the `last` of them."
     path = Path(path)

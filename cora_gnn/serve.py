@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 __all__ = ['Id', 'Num', 'ServeConfig', 'load_predictor', 'NodeRequest', 'PaperRequest', 'DriftRequest', 'Prediction',
            'PredictResponse', 'Info', 'Metrics', 'BodyTooLarge', 'setup_tracing', 'create_app', 'serve']
 
-# %% ../nbs/06_serve.ipynb #2f6f214a
+# %% ../nbs/06_serve.ipynb #f437ad1e
 import gc, json, os, tempfile, time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields
@@ -25,12 +25,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import cora_gnn
-from .drift import monitor
+from .drift import graph_inputs, monitor
 from .predict import MAX_CITES, MAX_INDICES, InputError, Predictor
 from .predlog import PredictionLog, PredictionLogError, log_row
 from .tracking import promoted_checkpoint
 
-# %% ../nbs/06_serve.ipynb #e8964dc0
+# %% ../nbs/06_serve.ipynb #7f4592d4
 @dataclass
 class ServeConfig:
     "What the service serves and where it writes."
@@ -59,7 +59,7 @@ def load_predictor(config:ServeConfig) -> Predictor:
     "The `Predictor` for `config`'s checkpoint, or the promoted run's; raises a clear error when there is none or it is unusable."
     return Predictor.from_checkpoint(config.checkpoint or promoted_checkpoint(config.runs))
 
-# %% ../nbs/06_serve.ipynb #45b1e0d2
+# %% ../nbs/06_serve.ipynb #ed9280c7
 Id = Annotated[int, Field(strict=True)]
 Num = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -116,7 +116,7 @@ class Info(BaseModel):
     versions: dict
     device: str
 
-# %% ../nbs/06_serve.ipynb #2834145b
+# %% ../nbs/06_serve.ipynb #3e06fa11
 class Metrics:
     "The service's Prometheus series."
     def __init__(self, registry:CollectorRegistry):
@@ -207,7 +207,7 @@ def _doc(model:type[BaseModel]) -> dict:
     return dict(openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}},
                 responses={200: {"model": PredictResponse, "description": "the predictions"}, 422: {"description": "a bad request, with its reason"}})
 
-# %% ../nbs/06_serve.ipynb #363f9ad5
+# %% ../nbs/06_serve.ipynb #810591d5
 def setup_tracing(app:FastAPI, tracer_provider=None):
     "Instrument `app` with OpenTelemetry when a provider is given or an OTLP endpoint is configured; returns the provider or None."
     if tracer_provider is None:
@@ -223,11 +223,10 @@ def setup_tracing(app:FastAPI, tracer_provider=None):
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="health,ready,metrics")
     return tracer_provider
 
-# %% ../nbs/06_serve.ipynb #87e6186b
+# %% ../nbs/06_serve.ipynb #5d15ea71
 def _paper_seconds(pr:Predictor, tries:int=5) -> float:
     "Median time of classifying a probe paper (the words and citations of node 0)."
-    x, (src, dst) = pr.data.x[0], pr.data.edge_index
-    words, cites = (x > 0).nonzero().view(-1).tolist(), dst[src == 0].unique().tolist()
+    (words,), (cites,) = graph_inputs(pr, [0])
     times = []
     for _ in range(tries):
         t = time.perf_counter(); pr.predict_paper(words=words, cites=cites); times.append(time.perf_counter() - t)
@@ -349,7 +348,7 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
     setup_tracing(app, tracer_provider)
     return app
 
-# %% ../nbs/06_serve.ipynb #0ef2c796
+# %% ../nbs/06_serve.ipynb #c3b53dc5
 def serve(config:ServeConfig, host:str="127.0.0.1", port:int=8000, workers:int=1, log_level:str="info"):
     "Run the service with uvicorn until interrupted."
     import uvicorn
