@@ -9,15 +9,18 @@ __all__ = ['app', 'train', 'models', 'runs_cmd', 'promote_cmd', 'serve_cmd', 'dr
 
 # %% ../nbs/07_cli.ipynb #7e679340
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 import typer
 
 from .config import get_device
-from .data import DataError, load_dataset
+from .data import DataError
 from .models import MODELS
 from .tracking import RegistryError, list_runs, promote, promoted_checkpoint
-from .train import TrainConfig, fit, save_run
+from .synth import load_graph
+from .train import TrainConfig, fit, init_distributed, save_run
 
 # %% ../nbs/07_cli.ipynb #a9af7225
 app = typer.Typer(help="Graph neural networks on citation graphs: train, inspect and (soon) serve.",
@@ -34,7 +37,7 @@ def _table(d:dict) -> str:
 # %% ../nbs/07_cli.ipynb #d41ff0ef
 @app.command()
 def train(
-    dataset: str = typer.Option("Cora", help="Planetoid dataset: Cora, CiteSeer or PubMed"),
+    dataset: str = typer.Option("Cora", help="Cora, CiteSeer, PubMed, or synthetic-<papers> (e.g. synthetic-100k)"),
     model: str = typer.Option("gcn", help="model name (see `cora-gnn models`)"),
     seed: int = typer.Option(0, help="random seed"),
     out: Path | None = typer.Option(None, help="run directory [default: runs/<model>-<dataset>-s<seed>-<time>]"),
@@ -50,6 +53,8 @@ def train(
     weight_decay: float | None = typer.Option(None, help="L2 weight decay"),
     epochs: int | None = typer.Option(None, help="maximum epochs"),
     patience: int | None = typer.Option(None, help="early-stopping patience (0: off)"),
+    batch_size: int | None = typer.Option(None, help="seed nodes per mini-batch [default: full-batch]"),
+    fanouts: str | None = typer.Option(None, help="neighbours sampled per hop in mini-batches, e.g. 25,10 (-1: all)"),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:i]"),
     data_root: Path | None = typer.Option(None, help="dataset cache [env CORA_GNN_DATA_ROOT, default: data]"),
     mirror: str | None = typer.Option(None, help="data mirror folder or URL [env CORA_GNN_DATA_MIRROR]"),
@@ -60,14 +65,32 @@ def train(
         cfg = TrainConfig(model=model, hidden=hidden, layers=layers, heads=heads, K=k, alpha=alpha, theta=theta,
                           edge_dropout=edge_dropout,
                           dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs, patience=patience,
-                          seed=seed, device=device).resolve()
+                          seed=seed, device=device, batch_size=batch_size, fanouts=_ints(fanouts, "fanouts")).resolve()
         get_device(device)
-        data = load_dataset(dataset, root=data_root, mirror=mirror)
+        rank, world = init_distributed(device)  # under torchrun: join the other processes
+        with _rank_zero_first(rank, world): data = load_graph(dataset, root=data_root, mirror=mirror)
     except (ValueError, DataError) as e: _fail(str(e), 2 if isinstance(e, ValueError) else 1)
     out = out or Path("runs")/f"{model}-{data.name.lower()}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = fit(cfg, data, progress=progress)
-    save_run(result, out)
-    typer.echo(_table({"model": cfg.model, "dataset": data.name, **result.metrics, "run": str(out)}))
+    try: result = fit(cfg, data, progress=progress)
+    except (ValueError, ImportError) as e: _fail(str(e), 2 if isinstance(e, ValueError) else 1)
+    if rank == 0:  # one process writes the run; the metrics are already the same on every rank
+        save_run(result, out)
+        typer.echo(_table({"model": cfg.model, "dataset": data.name, **result.metrics, "run": str(out)}))
+    if world > 1: torch.distributed.destroy_process_group()
+
+def _ints(text:str|None, name:str) -> tuple|None:
+    "A comma-separated list of integers (`25,10`), or None."
+    if text is None: return None
+    try: return tuple(int(t) for t in text.split(","))
+    except ValueError: raise ValueError(f"{name} must be comma-separated integers like 25,10, got {text!r}") from None
+
+@contextmanager
+def _rank_zero_first(rank:int, world:int):
+    "Run the block on rank 0 first, then on the other ranks (one process downloads and caches the data)."
+    if world > 1 and rank > 0: torch.distributed.barrier()
+    try: yield
+    finally:
+        if world > 1 and rank == 0: torch.distributed.barrier()
 
 # %% ../nbs/07_cli.ipynb #7639f279
 @app.command()

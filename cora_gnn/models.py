@@ -6,7 +6,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 
 # %% auto #0
 __all__ = ['MODELS', 'ModelSpec', 'register', 'UnknownModelError', 'model_spec', 'build_model', 'feature_dropout', 'clear_cache',
-           'inference_copy', 'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII']
+           'uncached', 'inference_copy', 'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII']
 
 # %% ../nbs/02_models.ipynb #dd706ed3
 import copy, inspect, warnings
@@ -101,12 +101,17 @@ def clear_cache(model:nn.Module) -> nn.Module:
             if hasattr(m, attr): setattr(m, attr, None)
     return model
 
+def uncached(model:nn.Module) -> nn.Module:
+    "Switch off `model`'s caches of normalised adjacencies and propagated features, for graphs that change per call (mini-batches)."
+    for mod in model.modules():
+        if hasattr(mod, "cached"): mod.cached = False
+    return clear_cache(model)
+
 def inference_copy(model:nn.Module) -> nn.Module:
     "A copy of `model` in eval mode that caches nothing: safe to run, from several threads at once, on graphs that change per call."
     skip = {id(v): None for mod in model.modules() for a in _CACHES if (v := getattr(mod, a, None)) is not None}
-    m = copy.deepcopy(model, memo=skip).eval()  # the caches (a sparse input cannot be deep-copied) are left behind
+    m = uncached(copy.deepcopy(model, memo=skip).eval())  # the caches (a sparse input cannot be deep-copied) are left behind
     for mod in m.modules():
-        if hasattr(mod, "cached"): mod.cached = False
         if isinstance(mod, _Zoo): mod.sparse_input = False  # small per-call graphs: dense input is cheaper than converting
     return m
 

@@ -17,7 +17,8 @@ from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.utils import k_hop_subgraph
 
-from .data import load_dataset, sha256
+from .data import sha256
+from .synth import load_graph
 from .models import inference_copy
 from .train import CheckpointError, load_checkpoint
 
@@ -79,7 +80,7 @@ class Predictor:
         "Load the checkpoint at `path` and the graph it was trained on (or `data`); refuse a graph that does not match it."
         path = Path(path)
         ck = load_checkpoint(path)
-        if data is None: data = load_dataset(ck.dataset["name"], root, mirror)
+        if data is None: data = load_graph(ck.dataset["name"], root, mirror)
         ck = load_checkpoint(path, data)  # checks that the model fits the graph's shapes
         want, have = ck.dataset.get("fingerprint"), getattr(data, "fingerprint", None)
         if want and have and want != have:

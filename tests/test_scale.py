@@ -1,0 +1,88 @@
+"Scaling past Cora: distributed data-parallel training under torchrun (gloo, 2 processes), mini-batch runs on synthetic graphs, the scaling pipeline."
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
+from cora_gnn.predict import Predictor
+from cora_gnn.synth import load_graph
+from cora_gnn.train import TrainConfig, fit, load_checkpoint, predict_proba
+
+BIN = Path(sys.executable).parent
+SEEDS = range(5)
+
+
+@pytest.fixture
+def env(mirror, data_dir):
+    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "WANDB_MODE": "disabled"}
+
+
+def torchrun(*args, env):
+    "`torchrun --nproc_per_node=2 $(command -v cora-gnn) ARGS`, as the README gives it."
+    cmd = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(BIN / "cora-gnn"), *map(str, args)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return r
+
+
+def test_torchrun_matches_single_process_accuracy_on_cora(env, tmp_path, cora):
+    ddp, single = [], []
+    for s in SEEDS:
+        out = tmp_path / f"ddp-s{s}"
+        r = torchrun("train", "--model", "sage", "--seed", s, "--out", out, env=env)
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["processes"] == 2
+        assert r.stdout.count("test_acc") == 1  # rank 0 alone reports (and writes) the run
+        assert json.loads((out / "run.json").read_text())["params"]["model"] == "sage"
+        ddp.append(metrics["test_acc"])
+        single.append(fit(TrainConfig("sage", seed=s), cora, progress=False).metrics["test_acc"])
+    gap = statistics.mean(ddp) - statistics.mean(single)
+    print(f"sage on Cora, seeds {list(SEEDS)}: 2 processes {statistics.mean(ddp):.4f}, 1 process {statistics.mean(single):.4f}")
+    assert abs(gap) <= 0.01, (ddp, single)
+    # the checkpoint rank 0 wrote loads, and predicts as well as it scored
+    ck = load_checkpoint(tmp_path / "ddp-s0" / "checkpoint.pt", cora)
+    pred = predict_proba(ck.model, cora).argmax(1)
+    acc = (pred[cora.test_mask] == cora.y[cora.test_mask]).float().mean().item()
+    assert acc == pytest.approx(ddp[0], abs=1e-6)
+
+
+def test_torchrun_minibatch_on_a_synthetic_graph_then_serve_it(env, tmp_path):
+    out = tmp_path / "synth"
+    torchrun("train", "--model", "sage", "--dataset", "synthetic-20k", "--batch-size", 512, "--fanouts", "10,5",
+             "--epochs", 5, "--out", out, env=env)
+    run = json.loads((out / "run.json").read_text())
+    assert run["params"]["batch_size"] == 512 and run["params"]["fanouts"] == [10, 5]
+    assert run["dataset"]["name"] == "synthetic-20000" and run["metrics"]["processes"] == 2
+    assert run["metrics"]["test_acc"] > 0.5  # 7 classes: chance is 0.14
+    # the service's predictor rebuilds the same synthetic graph from the checkpoint's dataset name
+    pr = Predictor.from_checkpoint(out / "checkpoint.pt")
+    g = load_graph("synthetic-20k")
+    pred = predict_proba(load_checkpoint(out / "checkpoint.pt", g).model, g).argmax(1)
+    assert [p["class_id"] for p in pr.predict_nodes(list(range(50)))] == pred[:50].tolist()
+
+
+def test_minibatch_bad_settings_fail_with_a_message(env, tmp_path):
+    cli = str(BIN / "cora-gnn")
+    r = subprocess.run([cli, "train", "--model", "sage", "--batch-size", "64", "--fanouts", "10,x"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "fanouts must be comma-separated integers" in r.stderr
+    r = subprocess.run([cli, "train", "--model", "appnp", "--batch-size", "64", "--epochs", "1", "--out", str(tmp_path / "a")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "reaches 10 hops" in r.stderr and not (tmp_path / "a").exists()
+    r = subprocess.run([cli, "train", "--dataset", "synthetic-lots"], capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "write synthetic-<papers>" in r.stderr
+
+
+def test_scaling_pipeline(env, tmp_path):
+    from test_pipelines import papermill
+    out = tmp_path / "scaling"
+    r = papermill("scaling.ipynb", tmp_path / "scaling.ipynb", tmp_path, env, sizes=[5000, 20000], epochs=1, out_dir=str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = json.loads((out / "scaling.json").read_text())
+    assert [r["nodes"] for r in rows] == [5000, 20000]
+    assert rows[1]["edges"] > 3 * rows[0]["edges"] and all(r["epoch_s"] > 0 and r["peak_gib"] > 0 for r in rows)
+    assert (out / "scaling.png").stat().st_size > 10_000
