@@ -14,9 +14,9 @@ R=nbs/results
 rm -rf "$R" && mkdir -p "$R" && touch "$R/.notest"   # executed copies: nbdev-test leaves them alone
 
 if [ -n "${SITE_QUICK:-}" ]; then
-  QUICK=True SEEDS=2 MODELS="gcn sgc" SPEED_MODELS="gcn" TRIALS=3 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=2
+  QUICK=True SEEDS=2 MODELS="gcn sgc" SPEED_MODELS="gcn" TRIALS=3 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=2 SIZES="[5000, 20000]"
 else
-  QUICK=False SEEDS=10 MODELS="gcn gat sage appnp sgc" SPEED_MODELS="gcn gat appnp" TRIALS=30 EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5
+  QUICK=False SEEDS=10 MODELS="gcn gat sage appnp sgc" SPEED_MODELS="gcn gat appnp" TRIALS=30 EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5 SIZES="[10000, 100000, 300000, 1000000]"
 fi
 pm() { papermill --cwd . -k python3 --progress-bar "$@"; }
 
@@ -25,6 +25,7 @@ pm nbs/pipelines/train.ipynb "$R/train.ipynb" -p model gcn -r out_dir "$R/train"
 pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out_dir "$R/sweep"
 pm nbs/pipelines/drift.ipynb "$R/drift.ipynb" -r checkpoint "$R/train/checkpoint.pt" -p n_requests "$REQUESTS" \
    -p robust_n "$ROBUST" -y "severities: $SEVERITIES" -r out_dir "$R/drift"
+pm nbs/pipelines/scaling.ipynb "$R/scaling.ipynb" -y "sizes: $SIZES" -r out_dir "$R/scaling"
 
 echo "== benchmarks -> $R"
 python benchmarks/accuracy.py --seeds "$SEEDS" --models $MODELS --json "$R/accuracy.json"

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PROC = ROOT / "_proc"
 LIBRARY = sorted(p.name for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 RESULTS = {"train": "Training run", "sweep": "Hyperparameter sweep", "drift": "Drift and robustness",
-           "service": "Service", "report": "Report"}
+           "scaling": "Scaling mini-batch training", "service": "Service", "report": "Report"}
+PAGES = ["architecture.qmd", "scaling.qmd"]
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,10 @@ def front_matter(path):
 
 
 def test_every_page_is_processed(site):
-    for name in ["index.ipynb", *LIBRARY, "architecture.qmd", "_quarto.yml", *(f"results/{r}.ipynb" for r in RESULTS)]:
+    for name in ["index.ipynb", *LIBRARY, *PAGES, "_quarto.yml", *(f"results/{r}.ipynb" for r in RESULTS)]:
         assert (PROC / name).is_file(), name
     quarto = (PROC / "_quarto.yml").read_text()
-    for name in [*LIBRARY, *(f"results/{r}.ipynb" for r in RESULTS), "architecture.qmd"]:
+    for name in [*LIBRARY, *(f"results/{r}.ipynb" for r in RESULTS), *PAGES]:
         assert name in quarto, f"{name} missing from the sidebar"
 
 
