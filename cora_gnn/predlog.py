@@ -51,10 +51,11 @@ def log_row(prediction:dict, request_id:str, model:str, run_id:str, words=None, 
 # %% ../nbs/05a_predlog.ipynb #7426ba44
 _log = logging.getLogger(__name__)
 
-def _connect(path:Path, synchronous:str="NORMAL") -> sqlite3.Connection:
+def _connect(path:Path, synchronous:str="NORMAL", writer:bool=False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
+    if writer: conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread does it, off the commit path
     return conn
 
 def _settle(futures:list, exc:Exception|None=None):
@@ -63,11 +64,12 @@ def _settle(futures:list, exc:Exception|None=None):
         if not fut.done(): fut.set_exception(exc) if exc else fut.set_result(n)
 
 class PredictionLog:
-    "An append-only SQLite prediction log, written in batches by one background thread; `submit` returns a future resolved on commit."
+    "An append-only SQLite prediction log written in batches: `submit` (threads) and `submit_async` (coroutines) resolve on commit."
     def __init__(self, path:str|Path, synchronous:str="NORMAL", max_batch:int=1024):
         if synchronous not in ("NORMAL", "FULL"): raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path, self.synchronous, self.max_batch = Path(path), synchronous, max_batch
-        self.rows, self.failures, self._closed = 0, 0, False
+        self.rows, self.failures, self._closed, self._lock = 0, 0, False, threading.Lock()
+        self._pending, self._loop_conns = {}, {}  # per event loop: rows waiting for the end of the pass, and its connection
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(_connect(self.path, synchronous)) as conn: conn.executescript(SCHEMA)
@@ -84,14 +86,29 @@ class PredictionLog:
         return self._enqueue(rows, Future())
 
     def submit_async(self, rows:list[dict]) -> asyncio.Future:
-        "`submit` for a coroutine: `await log.submit_async(rows)` returns once the rows are committed."
+        "`submit` for a coroutine: the rows of one event-loop pass are committed together when it ends; `await` returns after the commit."
         loop = asyncio.get_running_loop()
-        return self._enqueue(rows, loop.create_future(), loop)
+        fut = loop.create_future()
+        if self._closed: return self._refuse(fut)
+        if (pending := self._pending.get(loop)) is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        pending.append((rows, fut))
+        return fut
 
-    def _enqueue(self, rows, fut, loop=None):
-        "Queue `rows` with the future that `_resolve` settles (an asyncio one is paired with its loop); fail it if closed."
-        if self._closed: fut.set_exception(PredictionLogError(f"the prediction log {self.path} is closed"))
-        else: self._queue.put((rows, (loop, fut) if loop else fut))
+    def _flush(self, loop):
+        "Commit the rows submitted on `loop` during the pass that just ended, then settle their futures."
+        if not (batch := self._pending.pop(loop, None)): return
+        if (conn := self._loop_conns.get(loop)) is None: conn = self._loop_conns[loop] = _connect(self.path, self.synchronous, writer=True)
+        _settle([(f, len(rs)) for rs, f in batch], self._commit(conn, [r for rs, _ in batch for r in rs]))
+
+    def _refuse(self, fut):
+        fut.set_exception(PredictionLogError(f"the prediction log {self.path} is closed"))
+        return fut
+
+    def _enqueue(self, rows, fut):
+        if self._closed: return self._refuse(fut)
+        self._queue.put((rows, fut))
         return fut
 
     def _checkpoint(self, every:float=1.0):
@@ -101,8 +118,7 @@ class PredictionLog:
                 except sqlite3.Error as e: _log.warning("prediction log %s: checkpoint failed: %s", self.path, e)
 
     def _run(self):
-        conn = _connect(self.path, self.synchronous)
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread does it, off the commit path
+        conn = _connect(self.path, self.synchronous, writer=True)
         try:
             while (item := self._queue.get()) is not None:
                 batch = [item]
@@ -115,29 +131,21 @@ class PredictionLog:
         finally: conn.close()
 
     def _write(self, conn, batch):
-        rows = [tuple(r[c] for c in COLUMNS) for rs, _ in batch for r in rs]
+        exc = self._commit(conn, [r for rs, _ in batch for r in rs])
+        for rs, fut in batch: fut.set_exception(exc) if exc else fut.set_result(len(rs))
+
+    def _commit(self, conn, rows:list[dict]) -> PredictionLogError|None:
+        "Insert `rows` in one transaction; returns None once committed, else the error (counted and logged)."
         try:
             conn.execute("BEGIN")
-            conn.executemany(_INSERT, rows)
+            conn.executemany(_INSERT, [tuple(r[c] for c in COLUMNS) for r in rows])
             conn.execute("COMMIT")
         except Exception as e:
             if conn.in_transaction: conn.execute("ROLLBACK")
-            self.failures += len(rows)
+            with self._lock: self.failures += len(rows)
             _log.error("prediction log %s: %d rows not written: %s", self.path, len(rows), e)
-            self._resolve(batch, PredictionLogError(f"prediction log {self.path}: {e}"))
-            return
-        self.rows += len(rows)
-        self._resolve(batch)
-
-    def _resolve(self, batch, exc=None):
-        "Resolve the batch's futures: thread futures directly, asyncio futures with one wake-up per event loop."
-        loops = {}
-        for rs, fut in batch:
-            if isinstance(fut, Future): fut.set_exception(exc) if exc else fut.set_result(len(rs))
-            else: loops.setdefault(fut[0], []).append((fut[1], len(rs)))
-        for loop, futs in loops.items():
-            try: loop.call_soon_threadsafe(_settle, futs, exc)
-            except RuntimeError: pass  # that loop has closed: nobody is waiting
+            return PredictionLogError(f"prediction log {self.path}: {e}")
+        with self._lock: self.rows += len(rows)
 
     def writable(self) -> bool:
         "Whether the writer is running and the database takes a write lock now (a readiness check)."
@@ -151,6 +159,8 @@ class PredictionLog:
         "Write what is queued, then stop the writer."
         if not self._closed:
             self._closed = True
+            for loop in list(self._pending): self._flush(loop)
+            for conn in self._loop_conns.values(): conn.close()
             self._queue.put(None)
             self._thread.join(timeout)
             self._stop.set()

@@ -6,7 +6,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 
 # %% auto #0
 __all__ = ['Id', 'Num', 'ServeConfig', 'load_predictor', 'NodeRequest', 'PaperRequest', 'DriftRequest', 'Prediction',
-           'PredictResponse', 'Info', 'Metrics', 'BodyTooLarge', 'setup_tracing', 'create_app', 'serve']
+           'PredictResponse', 'Info', 'Metrics', 'BodyTooLarge', 'client_error', 'setup_tracing', 'create_app', 'serve']
 
 # %% ../nbs/06_serve.ipynb #f437ad1e
 import gc, json, os, tempfile, time
@@ -41,6 +41,7 @@ class ServeConfig:
     drift_dir: str = "runs/drift"      # where the drift monitor writes `report.html`
     max_body: int = 1_000_000          # bytes per request body
     threads: int|None = None           # torch threads for the new-paper path (None: leave torch's setting)
+    fast_path: bool = True             # answer the predict endpoints in the ASGI middleware, without FastAPI's per-request machinery
 
     @classmethod
     def from_env(cls, **overrides) -> "ServeConfig":
@@ -48,7 +49,10 @@ class ServeConfig:
         vals = {}
         for f in fields(cls):
             env = os.environ.get(f"CORA_GNN_{f.name.upper()}")
-            if env not in (None, ""): vals[f.name] = int(env) if f.name in ("max_body", "threads") else env
+            if env in (None, ""): continue
+            if f.name in ("max_body", "threads"): vals[f.name] = int(env)
+            elif f.name == "fast_path": vals[f.name] = env.strip().lower() not in ("0", "false", "no", "off")
+            else: vals[f.name] = env
         return cls(**{**vals, **{k: v for k, v in overrides.items() if v is not None}})
 
     def to_env(self) -> dict:
@@ -146,14 +150,33 @@ class Metrics:
 
 class BodyTooLarge(Exception): "A request body over the configured limit."
 
-async def _send_json(send, status:int, detail:str):
-    body = JSONResponse({"detail": detail}).body
+def client_error(exc:Exception) -> tuple[int, str]|None:
+    "The status and message a client mistake `exc` is answered with; None for anything else (a server error)."
+    if isinstance(exc, RequestValidationError): return 422, _describe(exc.errors())
+    if isinstance(exc, InputError): return 422, str(exc)
+    if isinstance(exc, BodyTooLarge): return 413, str(exc)
+    return None
+
+async def _send(send, status:int, body:bytes):
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
+def _detail(text:str) -> bytes: return json.dumps({"detail": text}).encode()
+
+async def _body(receive) -> bytes:
+    "The whole request body, from ASGI messages."
+    chunks, more = [], True
+    while more:
+        msg = await receive()
+        if msg["type"] == "http.disconnect": break
+        chunks.append(msg.get("body", b""))
+        more = msg.get("more_body", False)
+    return b"".join(chunks)
+
 class _Guard:
-    "ASGI middleware: request ids, body size and content type checks, request metrics."
-    def __init__(self, app, metrics:Metrics, max_body:int): self.app, self.metrics, self.max_body = app, metrics, max_body
+    "ASGI middleware: request ids, body size and content type checks, request metrics, and the predict endpoints' fast path."
+    def __init__(self, app, metrics:Metrics, max_body:int, fast:dict|None=None):
+        self.app, self.metrics, self.max_body, self.fast = app, metrics, max_body, fast if fast is not None else {}
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http": return await self.app(scope, receive, send)
         t0, headers = time.perf_counter(), dict(scope["headers"])
@@ -171,20 +194,27 @@ class _Guard:
             nonlocal seen
             msg = await receive()
             seen += len(msg.get("body", b""))
-            if seen > self.max_body: raise BodyTooLarge()
+            if seen > self.max_body: raise BodyTooLarge(f"request body over {self.max_body} bytes")
             return msg
+        fast = None
         try:
             if scope["method"] == "POST":
                 ctype = headers.get(b"content-type", b"").decode("latin-1")
                 if int(headers.get(b"content-length", b"0") or 0) > self.max_body:
-                    return await _send_json(send_, 413, f"request body over {self.max_body} bytes")
+                    return await _send(send_, 413, _detail(f"request body over {self.max_body} bytes"))
                 has_body = headers.get(b"content-length", b"0") not in (b"", b"0") or b"transfer-encoding" in headers
                 if has_body and ctype.split(";")[0].strip().lower() != "application/json":
-                    return await _send_json(send_, 415, f"send JSON: Content-Type must be application/json, not {ctype or 'missing'!r}")
+                    return await _send(send_, 415, _detail(f"send JSON: Content-Type must be application/json, not {ctype or 'missing'!r}"))
+                if (answer := self.fast.get(scope["path"])) is not None:  # the route's own handler, without routing and Request objects
+                    fast = scope["path"]
+                    try: return await _send(send_, 200, await answer(await _body(receive_), rid))
+                    except Exception as e:
+                        if (err := client_error(e)) is None: raise
+                        return await _send(send_, err[0], _detail(err[1]))
             await self.app(scope, receive_, send_)
         finally:
             route = scope.get("route")
-            self.metrics.observe(route.path if route else "unmatched", scope["method"], status, time.perf_counter() - t0)
+            self.metrics.observe(fast or (route.path if route else "unmatched"), scope["method"], status, time.perf_counter() - t0)
 
 def _describe(errors) -> str:
     "Pydantic's validation errors as one readable line."
@@ -253,27 +283,25 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
 
     app = FastAPI(title="cora-gnn", version=cora_gnn.__version__, lifespan=lifespan,
                   description="Classify the papers of a citation graph, and new papers that cite it, with a graph neural network.")
-    app.add_middleware(_Guard, metrics=metrics, max_body=config.max_body)
+    fast = {}  # path -> answer(body, request_id), filled below when the fast path is on
+    app.add_middleware(_Guard, metrics=metrics, max_body=config.max_body, fast=fast)
     app.state.predictor, app.state.metrics = pr, metrics
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request, exc): return JSONResponse({"detail": _describe(exc.errors())}, status_code=422)
-    @app.exception_handler(InputError)
-    async def _bad_input(request, exc): return JSONResponse({"detail": str(exc)}, status_code=422)
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(request, exc): return JSONResponse({"detail": f"request body over {config.max_body} bytes"}, status_code=413)
+    async def _client_mistake(request, exc):
+        status, detail = client_error(exc)
+        return JSONResponse({"detail": detail}, status_code=status)
+    for exc in (RequestValidationError, InputError, BodyTooLarge): app.add_exception_handler(exc, _client_mistake)
 
     frags = [json.dumps(p, separators=(",", ":")).encode() for p in pr.nodes]  # every node's answer, serialised once
     # A new paper is classified on the event loop when that takes under 5 ms (a thread hop costs more than it saves,
     # and the loop is blocked only briefly); a slower model (deep GCNII, say) runs in the thread pool instead.
     inline_papers = _paper_seconds(pr) < 0.005
-    async def respond(request:Request, endpoint:str, preds:list[dict], inputs:list[dict], body:list[bytes]) -> Response:
+    async def respond(rid:str, endpoint:str, preds:list[dict], inputs:list[dict], body:list[bytes]) -> bytes:
         "Log `preds` (waiting for the commit), count them, and answer with the serialised predictions `body`."
-        rid = request.state.request_id
         rows = [log_row(p, rid, model, run_id, **kw) for p, kw in zip(preds, inputs)]
         for p in preds: metrics.child(metrics.predictions, endpoint, p["class_name"]).inc()
         try:
-            await request.app.state.log.submit_async(rows)
+            await app.state.log.submit_async(rows)
             logged = True
             metrics.log_rows.inc(len(rows))
         except PredictionLogError:  # already logged with its cause by the writer
@@ -284,7 +312,20 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
             span.set_attributes({"cora_gnn.endpoint": endpoint, "cora_gnn.predictions": len(preds), "cora_gnn.logged": logged,
                                  **({"cora_gnn.class_id": preds[0]["class_id"]} if len(preds) == 1 else {})})
         tail = json.dumps(dict(model=model, run_id=run_id, request_id=rid, logged=logged), separators=(",", ":"))
-        return Response(b'{"predictions":[' + b",".join(body) + b"]," + tail[1:].encode(), media_type="application/json")
+        return b'{"predictions":[' + b",".join(body) + b"]," + tail[1:].encode()
+
+    async def answer_nodes(body:bytes, rid:str) -> bytes:
+        req = _parse(NodeRequest, body)
+        idx = [req.index] if req.index is not None else req.indices
+        preds = pr.predict_nodes(idx)
+        return await respond(rid, "node", preds, [{}] * len(preds), [frags[i] for i in idx])
+
+    async def answer_paper(body:bytes, rid:str) -> bytes:
+        req = _parse(PaperRequest, body)
+        kw = dict(words=req.words, features=req.features, cites=req.cites)
+        pred = pr.predict_paper(**kw) if inline_papers else await run_in_threadpool(pr.predict_paper, **kw)
+        words = req.words if req.words is not None else [i for i, v in enumerate(req.features) if v]
+        return await respond(rid, "paper", [pred], [dict(words=words, cites=req.cites)], [json.dumps(pred, separators=(",", ":")).encode()])
 
     @app.get("/", include_in_schema=False)
     async def root(): return RedirectResponse("/docs")
@@ -308,21 +349,18 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
                     device=str(pr.proba.device))
 
     # The predict endpoints read and validate their body themselves (same models, same errors) and answer with
-    # pre-serialised JSON: FastAPI's per-request body and response machinery cost more than the prediction.
+    # pre-serialised JSON: FastAPI's per-request body and response machinery cost more than the prediction. With the
+    # fast path on, `_Guard` calls the same answer functions before FastAPI's routing; the routes below then only
+    # document the endpoints (and answer when the fast path is off).
     @app.post("/api/v1/predict", summary="Predict the class of nodes of the graph", **_doc(NodeRequest))
     async def predict(request:Request):
-        req = _parse(NodeRequest, await request.body())
-        idx = [req.index] if req.index is not None else req.indices
-        preds = pr.predict_nodes(idx)
-        return await respond(request, "node", preds, [{}] * len(preds), [frags[i] for i in idx])
+        return Response(await answer_nodes(await request.body(), request.state.request_id), media_type="application/json")
 
     @app.post("/api/v1/predict/paper", summary="Predict the class of a new paper from its words and citations", **_doc(PaperRequest))
     async def predict_paper(request:Request):
-        req = _parse(PaperRequest, await request.body())
-        kw = dict(words=req.words, features=req.features, cites=req.cites)
-        pred = pr.predict_paper(**kw) if inline_papers else await run_in_threadpool(pr.predict_paper, **kw)
-        words = req.words if req.words is not None else [i for i, v in enumerate(req.features) if v]
-        return await respond(request, "paper", [pred], [dict(words=words, cites=req.cites)], [json.dumps(pred, separators=(",", ":")).encode()])
+        return Response(await answer_paper(await request.body(), request.state.request_id), media_type="application/json")
+
+    if config.fast_path: fast.update({"/api/v1/predict": answer_nodes, "/api/v1/predict/paper": answer_paper})
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus():

@@ -167,6 +167,27 @@ def test_bad_input_is_a_4xx_with_its_reason(server, path, body, ctype, status, m
     assert message in r.json()["detail"]
 
 
+@pytest.fixture(scope="module", params=[True, False], ids=["fast path", "FastAPI routes"])
+def client(request, predictor, tmp_path_factory):
+    "The app in process, with the predict endpoints answered by `_Guard`'s fast path or by the FastAPI routes."
+    log = tmp_path_factory.mktemp("log") / "log.db"
+    with TestClient(create_app(ServeConfig(log_db=str(log), fast_path=request.param), predictor)) as c: yield c
+
+
+@pytest.mark.parametrize("path,body,ctype,status,message", BAD, ids=[m for *_, m in BAD])
+def test_both_paths_refuse_bad_input_alike(client, path, body, ctype, status, message):
+    test_bad_input_is_a_4xx_with_its_reason(client, path, body, ctype, status, message)
+
+
+def test_both_paths_answer_alike(client, predictor):
+    r = client.post("/api/v1/predict", json={"indices": [0, 9]}, headers={"x-request-id": "same"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "same" and r.headers["content-type"] == "application/json"
+    assert r.json() == {"predictions": [predictor.nodes[0], predictor.nodes[9]], "model": "gcn", "run_id": "gcn",
+                        "request_id": "same", "logged": True}
+    r = client.post("/api/v1/predict/paper", json={"words": [3, 8], "cites": [1]})
+    assert same_prediction(r.json()["predictions"][0], predictor.predict_paper(words=[3, 8], cites=[1]))
+
+
 def test_no_server_errors_after_bad_input(server):
     assert 'kind="server"' not in server.get("/metrics").text
 
