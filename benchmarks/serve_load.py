@@ -6,7 +6,10 @@ concurrency levels, next to a bare FastAPI endpoint that returns a constant, ser
 
 Load comes from `wrk` (a compiled HTTP load generator: `apt-get install wrk`), one thread, closed loop: each of the
 `concurrency` connections sends its next request when the last one is answered. Every run is bounded by --duration.
-Prints a Markdown table.
+Prints a Markdown table. With `hey` on PATH (`apt-get install hey`) it also measures latency at a fixed request rate
+(--node-rate, --paper-rate), the load a service sees in use rather than at saturation. hey's workers are throttled
+by tickers that fire together, so several workers arrive in bursts; one worker (a request every 1/rate seconds) is
+the steady stream, and the table shows the rate it achieved.
 """
 import argparse
 import json
@@ -78,11 +81,25 @@ def wrk(url, path, bodies, concurrency, duration, tmp):
                 errors=(int(bad.group(1)) if bad else 0) + (1 if errs else 0))
 
 
+def hey(url, body, rate, duration, tmp, workers=1):
+    "Latency at a fixed total `rate`: `workers` hey workers, each throttled to rate/workers requests per second."
+    f = Path(tmp) / "hey-body.json"
+    f.write_text(json.dumps(body))
+    out = subprocess.run(["hey", "-z", f"{duration}s", "-c", str(workers), "-q", str(rate / workers), "-m", "POST",
+                          "-T", "application/json", "-D", str(f), url], capture_output=True, text=True, timeout=duration + 60).stdout
+    def ms(pct): return float(re.search(rf"^\s+{pct}%+ in ([\d.]+) secs", out, re.M).group(1)) * 1e3
+    codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+    return dict(rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), p50=ms(50), p99=ms(99),
+                errors=sum(int(n) for c, n in codes.items() if c != "200"))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="checkpoint to serve (default: train a GCN with its defaults)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    p.add_argument("--node-rate", type=int, default=1000, help="requests per second for the fixed-rate node row (needs hey)")
+    p.add_argument("--paper-rate", type=int, default=200, help="requests per second for the fixed-rate paper row (needs hey)")
     p.add_argument("--json", help="also write the table to this JSON file (the report site reads it)")
     p.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # internal: serve the bare app on this port
     args = p.parse_args(argv)
@@ -123,7 +140,16 @@ def main(argv=None):
                       f"| {b['p50']:.2f} / {b['p99']:.2f} | {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |",
                       flush=True)
                 table.append(dict(endpoint=path, concurrency=c, bare=b, ours=o, ratio=o["rps"] / b["rps"]))
-        if args.json: Path(args.json).write_text(json.dumps(dict(duration=args.duration, cpus=os.cpu_count(), rows=table), indent=2))
+        fixed = []
+        if shutil.which("hey"):
+            print("\n| endpoint | target req/s | achieved req/s | p50 (ms) | p99 (ms) | errors |\n|---|---|---|---|---|---|")
+            for path, body, rate in (("/api/v1/predict", nodes[0], args.node_rate), ("/api/v1/predict/paper", papers[0], args.paper_rate)):
+                h = hey(f"http://127.0.0.1:{ours}{path}", body, rate, args.duration, tmp)
+                print(f"| {path} | {rate} | {h['rps']:.0f} | {h['p50']:.2f} | {h['p99']:.2f} | {h['errors']} |", flush=True)
+                fixed.append(dict(endpoint=path, rate=rate, **h))
+        else: print("\nhey is not on PATH: no fixed-rate rows (apt-get install hey)")
+        if args.json:
+            Path(args.json).write_text(json.dumps(dict(duration=args.duration, cpus=os.cpu_count(), rows=table, fixed_rate=fixed), indent=2))
     finally:
         for s in servers: s.terminate()
         for s in servers: s.wait(30)
