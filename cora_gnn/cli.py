@@ -56,6 +56,7 @@ def train(
     batch_size: int | None = typer.Option(None, help="seed nodes per mini-batch [default: full-batch]"),
     fanouts: str | None = typer.Option(None, help="neighbours sampled per hop in mini-batches, e.g. 25,10 (-1: all)"),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:i]"),
+    threads: int = typer.Option(1, min=1, envvar="CORA_GNN_THREADS", help="torch threads for this process (see the README on threads)"),
     data_root: Path | None = typer.Option(None, help="dataset cache [env CORA_GNN_DATA_ROOT, default: data]"),
     mirror: str | None = typer.Option(None, help="data mirror folder or URL [env CORA_GNN_DATA_MIRROR]"),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="progress bar [default: when interactive]"),
@@ -67,6 +68,7 @@ def train(
                           dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs, patience=patience,
                           seed=seed, device=device, batch_size=batch_size, fanouts=_ints(fanouts, "fanouts")).resolve()
         get_device(device)
+        torch.set_num_threads(threads)  # one by default: never oversubscribed, and within 17% of the fastest here (benchmarks/threads.py)
         rank, world = init_distributed(device)  # under torchrun: join the other processes
         with _rank_zero_first(rank, world): data = load_graph(dataset, root=data_root, mirror=mirror)
     except (ValueError, DataError) as e: _fail(str(e), 2 if isinstance(e, ValueError) else 1)

@@ -11,7 +11,7 @@ __all__ = ['Id', 'Num', 'ServeConfig', 'load_predictor', 'NodeRequest', 'PaperRe
 # %% ../nbs/06_serve.ipynb #f437ad1e
 import gc, json, os, tempfile, time
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -393,6 +393,7 @@ def serve(config:ServeConfig, host:str="127.0.0.1", port:int=8000, workers:int=1
     PredictionLog(config.log_db, config.log_sync).close()  # a log that cannot be written stops the start here
     if workers == 1: return uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
     load_predictor(config)  # fail here, with the message, rather than in every worker
+    if config.threads is None: config = replace(config, threads=max(1, (os.cpu_count() or 1) // workers))  # workers x threads = cores
     os.environ.update(config.to_env())
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"): os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cora-gnn-metrics-")
     uvicorn.run("cora_gnn.serve:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level)
