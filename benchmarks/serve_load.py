@@ -9,7 +9,7 @@ Load comes from `wrk` (a compiled HTTP load generator: `apt-get install wrk`), o
 Prints a Markdown table. With `hey` on PATH (`apt-get install hey`) it also measures latency at a fixed request rate
 (--node-rate, --paper-rate), the load a service sees in use rather than at saturation. hey's workers are throttled
 by tickers that fire together, so several workers arrive in bursts; one worker (a request every 1/rate seconds) is
-the steady stream, and the table shows the rate it achieved.
+the steady stream (one worker per 500 req/s, so that each keeps pace), and the table shows the rate achieved.
 """
 import argparse
 import json
@@ -81,8 +81,9 @@ def wrk(url, path, bodies, concurrency, duration, tmp):
                 errors=(int(bad.group(1)) if bad else 0) + (1 if errs else 0))
 
 
-def hey(url, body, rate, duration, tmp, workers=1):
-    "Latency at a fixed total `rate`: `workers` hey workers, each throttled to rate/workers requests per second."
+def hey(url, body, rate, duration, tmp):
+    "Latency at a fixed total `rate`: hey workers (one per 500 req/s) each throttled to its share of the rate."
+    workers = max(1, rate // 500)
     f = Path(tmp) / "hey-body.json"
     f.write_text(json.dumps(body))
     out = subprocess.run(["hey", "-z", f"{duration}s", "-c", str(workers), "-q", str(rate / workers), "-m", "POST",
