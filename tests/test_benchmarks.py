@@ -1,0 +1,30 @@
+"The benchmark suite runs end to end with small sizes (a smoke test: it checks what the suite reports, never how fast)."
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_suite_quick(mirror, data_dir, tmp_path):
+    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
+    r = subprocess.run([sys.executable, "benchmarks/suite.py", "--quick", "--out", str(tmp_path)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = r.stdout.split("== summary", 1)[1]
+    for row in ["gcn test accuracy, 2 seeds", "gcn fit time / PyG example", "gcn full graph inference, cached",
+                "gcn new paper inference, k-hop", "appnp new paper inference, onnx", "gcn 200 epochs, fastest thread setting",
+                "/api/v1/predict at 16 connections", "/api/v1/predict at 1000 req/s", "/api/v1/predict/paper at 200 req/s"]:
+        assert f"| {row}" in summary, row
+    assert "gcn new paper inference, cached" not in summary  # nothing cached survives a new paper: no such row
+    assert "failed" not in summary, summary
+    inference = json.loads((tmp_path / "inference.json").read_text())
+    assert {(r["model"], r["path"]) for r in inference} == {(m, p) for m in ("gcn", "appnp") for p in ("full graph", "new paper")}
+    # every variant agrees with eager PyTorch on the class of nearly every node (int8 changes APPNP's a little)
+    assert all(r["same"] >= 0.9 for r in inference), [(r["variant"], r["same"]) for r in inference]
+    load = json.loads((tmp_path / "serve_load.json").read_text())
+    assert all(row["ours"]["errors"] == 0 for row in load["rows"]) and len(load["fixed_rate"]) == 2
