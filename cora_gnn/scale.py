@@ -9,6 +9,7 @@ __all__ = ['epoch_profile', 'measure', 'scaling', 'plot_scaling', 'scaling_run']
 
 # %% ../nbs/03b_scale.ipynb #b519a084
 import importlib, multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
 import resource, statistics, time
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def _peak_gib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_max
 def measure(num_nodes:int, **kwargs) -> dict:
     "`epoch_profile` in a fresh process, so that its peak memory is this size's alone."
     profile = importlib.import_module("cora_gnn.scale").epoch_profile  # the exported one: a spawned process imports it by name
-    with mp.get_context("spawn").Pool(1) as pool: return pool.apply(profile, (num_nodes,), kwargs)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool: return pool.submit(profile, num_nodes, **kwargs).result()
 
 # %% ../nbs/03b_scale.ipynb #1c50eb04
 def scaling(sizes:list[int], progress:bool=True, **kwargs) -> pd.DataFrame:
