@@ -98,6 +98,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="checkpoint to serve (default: train a GCN with its defaults)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--workers", type=int, default=1, help="service worker processes (the bare app always runs one)")
     p.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     p.add_argument("--node-rate", type=int, default=1000, help="requests per second for the fixed-rate node row (needs hey)")
     p.add_argument("--paper-rate", type=int, default=200, help="requests per second for the fixed-rate paper row (needs hey)")
@@ -125,10 +126,10 @@ def main(argv=None):
     ours, bare = free_port(), free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
     servers = [start([exe, "serve", "--checkpoint", str(ckpt), "--port", str(ours), "--log-level", "warning",
-                      "--log-db", str(Path(tmp) / "log.db")], f"http://127.0.0.1:{ours}"),
+                      "--log-db", str(Path(tmp) / "log.db"), "--workers", str(args.workers)], f"http://127.0.0.1:{ours}"),
                start([sys.executable, __file__, "--bare", str(bare)], f"http://127.0.0.1:{bare}")]
     try:
-        print(f"cora_gnn {Path(ckpt).parent.name}, {os.cpu_count()} CPUs, wrk 1 thread, {args.duration} s per row\n")
+        print(f"cora_gnn {Path(ckpt).parent.name}, {args.workers} worker(s), {os.cpu_count()} CPUs, wrk 1 thread, {args.duration} s per row\n")
         print("| endpoint | concurrency | bare req/s | req/s | ratio | bare p50 / p99 (ms) | p50 (ms) | p99 (ms) "
               "| errors |")
         print("|---|---|---|---|---|---|---|---|---|")
