@@ -27,7 +27,7 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i]")
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice, one per core)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as `cora-gnn train`: see the README on threads)")
     p.add_argument("--json", help="also write the table to this JSON file (the report site reads it)")
     args = p.parse_args(argv)
     if args.threads: torch.set_num_threads(args.threads)

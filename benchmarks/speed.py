@@ -4,7 +4,9 @@
     python benchmarks/speed.py --models gcn --seeds 3
 
 Each pair trains the same architecture with the same hyperparameters for the same number of epochs and evaluates
-every epoch, keeping the test accuracy at the best validation accuracy: GCN as in `examples/gcn.py` (two cached
+every epoch, keeping the test accuracy at the best validation accuracy (the examples keep the first epoch with the best
+validation accuracy; `fit` breaks ties by the lower validation loss, so the table shows the examples' accuracy under
+both rules): GCN as in `examples/gcn.py` (two cached
 GCNConv layers, 16 hidden units, dropout 0.5, lr 0.01, weight decay 5e-4 on the first layer), GAT as in
 `examples/gat.py` (8 heads of 8 units, dropout 0.6, lr 0.005, weight decay 5e-4), APPNP as a two-layer MLP (64
 hidden units, dropout 0.5) followed by PyG's `APPNP` propagation (K=10, alpha=0.1), lr 0.01, weight decay 5e-3 on
@@ -87,6 +89,7 @@ def example_run(name, data, seed, epochs=200):
     rest = [p for p in model.parameters() if all(p is not q for q in first)]
     opt = torch.optim.Adam([dict(params=first, weight_decay=wd), dict(params=rest, weight_decay=0)], lr=lr)
     best_val = test_acc = 0
+    best_key, test_acc_ties = None, 0  # cora_gnn's selection rule, kept alongside to compare like with like
     for _ in range(epochs):
         model.train()
         opt.zero_grad()
@@ -95,18 +98,21 @@ def example_run(name, data, seed, epochs=200):
         opt.step()
         model.eval()
         with torch.no_grad():
-            pred = model(data.x, data.edge_index).argmax(-1)
+            out = model(data.x, data.edge_index)
+        pred = out.argmax(-1)
         masks = (data.train_mask, data.val_mask, data.test_mask)
         accs = [int((pred[m] == data.y[m]).sum()) / int(m.sum()) for m in masks]
         if accs[1] > best_val:
             best_val, test_acc = accs[1], accs[2]
-    return time.perf_counter() - start, test_acc
+        key = (accs[1], -F.cross_entropy(out[data.val_mask], data.y[data.val_mask]).item())
+        if best_key is None or key > best_key: best_key, test_acc_ties = key, accs[2]
+    return time.perf_counter() - start, test_acc, test_acc_ties
 
 
 def ours_run(name, data, seed, epochs=200):
     start = time.perf_counter()
     res = fit(TrainConfig(name, epochs=epochs, patience=0, seed=seed), data, progress=False)
-    return time.perf_counter() - start, res.metrics["test_acc"]
+    return time.perf_counter() - start, res.metrics["test_acc"], res.metrics["test_acc"]
 
 
 def main(argv=None):
@@ -118,7 +124,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     data = load_dataset("Cora")
     print(f"Cora, {args.epochs} epochs, no early stopping, {args.seeds} seeds, {torch.get_num_threads()} threads\n")
-    print("| model | implementation | s / run | ms / epoch | test acc (%) |\n|---|---|---|---|---|")
+    print("| model | implementation | s / run | ms / epoch | test acc (%) | test acc, ties to lower val loss (%) |\n|---|---|---|---|---|---|")
     table, ratios = [], {}
     for name in args.models:
         example_run(name, data, 0, 5), ours_run(name, data, 0, 5)  # warm-up
@@ -127,11 +133,14 @@ def main(argv=None):
             res["PyG example"].append(example_run(name, data, seed, args.epochs))
             res["cora_gnn fit"].append(ours_run(name, data, seed, args.epochs))
         for impl, runs in res.items():
-            secs, accs = [r[0] for r in runs], [100 * r[1] for r in runs]
+            secs, accs, ties = [r[0] for r in runs], [100 * r[1] for r in runs], [100 * r[2] for r in runs]
             sd = st.stdev(accs) if len(accs) > 1 else 0.0
+            sd_ties = st.stdev(ties) if len(ties) > 1 else 0.0
             ms_epoch = 1000 * st.mean(secs) / args.epochs
-            print(f"| {name} | {impl} | {st.mean(secs):.2f} | {ms_epoch:.1f} | {st.mean(accs):.1f} ± {sd:.1f} |", flush=True)
-            table.append(dict(model=name, implementation=impl, seconds=st.mean(secs), ms_per_epoch=ms_epoch, test_acc=st.mean(accs), test_std=sd))
+            print(f"| {name} | {impl} | {st.mean(secs):.2f} | {ms_epoch:.1f} | {st.mean(accs):.1f} ± {sd:.1f} "
+                  f"| {st.mean(ties):.1f} ± {sd_ties:.1f} |", flush=True)
+            table.append(dict(model=name, implementation=impl, seconds=st.mean(secs), ms_per_epoch=ms_epoch, test_acc=st.mean(accs),
+                              test_std=sd, test_acc_ties=st.mean(ties), test_std_ties=sd_ties))
         ratios[name] = st.mean(r[0] for r in res["cora_gnn fit"]) / st.mean(r[0] for r in res["PyG example"])
     print("\ntime ratio cora_gnn / PyG example: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
     if args.json:
