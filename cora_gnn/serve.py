@@ -40,7 +40,7 @@ class ServeConfig:
     log_sync: str = "NORMAL"           # SQLite synchronous: NORMAL (survives a process crash) or FULL (also a power loss)
     drift_dir: str = "runs/drift"      # where the drift monitor writes `report.html`
     max_body: int = 1_000_000          # bytes per request body
-    threads: int|None = None           # torch threads for the new-paper path (None: leave torch's setting)
+    threads: int|None = None           # torch threads per worker (None: torch's own with one worker, cores / workers with several)
     fast_path: bool = True             # answer the predict endpoints in the ASGI middleware, without FastAPI's per-request machinery
 
     @classmethod
