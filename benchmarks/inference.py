@@ -34,7 +34,7 @@ import torch
 from cora_gnn.data import load_dataset
 from cora_gnn.drift import graph_inputs
 from cora_gnn.models import inference_copy
-from cora_gnn.predict import Predictor, paper_features, paper_subgraph
+from cora_gnn.predict import Predictor, paper_features
 from cora_gnn.train import TrainConfig, fit
 
 VARIANTS = ["eager", "cached", "k-hop", "compile", "onnx", "int8"]
@@ -48,12 +48,6 @@ def timed(f, reps):
         f()
         times.append(time.perf_counter() - t)
     return st.median(times) * 1e3
-
-
-def neighbourhood(pr, words, cites):
-    "A new paper's subgraph as the service builds it: the cited papers' neighbourhood, then the paper as the last node."
-    subset, ei = paper_subgraph(pr._ptr, pr._src, torch.tensor(cites, dtype=torch.long), pr.model.hops)
-    return torch.cat([pr.data.x.index_select(0, subset), paper_features(pr.data.num_features, words)]), ei
 
 
 def k_hop_paper(model, data, words, cites):
@@ -119,7 +113,8 @@ def main(argv=None):
         nodes = data.test_mask.nonzero().view(-1)[:20].tolist()
         papers = list(zip(*graph_inputs(pr, nodes)))  # 20 test nodes sent as new papers: (words, cites)
         paths = {"full graph": ([(data.x, data.edge_index)], lambda g, inp: g(*inp), (data.x, data.edge_index)),
-                 "new paper": (papers, lambda g, wc, pr=pr: g(*neighbourhood(pr, *wc))[-1:], neighbourhood(pr, *papers[0]))}
+                 "new paper": (papers, lambda g, wc, pr=pr: g(*pr.paper_graph(words=wc[0], cites=wc[1]))[-1:],
+                               pr.paper_graph(words=papers[0][0], cites=papers[0][1]))}
         for path, (inputs, run, example) in paths.items():
             with torch.inference_mode(): ref = torch.cat([run(eager, i) for i in inputs])
             fns, found = {}, {}

@@ -126,12 +126,15 @@ class Predictor:
         "The precomputed predictions of the graph's nodes `indices`."
         return [self.nodes[i] for i in check_ids(indices, "indices", self.num_nodes, MAX_INDICES)]
 
-    def predict_paper(self, words=None, features=None, cites=()) -> dict:
-        "Classify a paper that is not in the graph, from its `words` or `features` and the nodes it `cites`."
+    def paper_graph(self, words=None, features=None, cites=()) -> tuple[torch.Tensor, torch.Tensor]:
+        "The features and edges the model sees for a new paper: its cited papers' neighbourhood, then the paper as the last node."
         x_new = paper_features(self.data.num_features, words, features)
         cites = check_ids(cites, "cites", self.num_nodes, MAX_CITES, allow_empty=True)
-        subset, sub_ei = paper_subgraph(self._ptr, self._src, torch.tensor(cites, dtype=torch.long), self.model.hops)
-        x = torch.cat([self.data.x.index_select(0, subset), x_new])  # the new paper is the last node
-        with torch.inference_mode(): p = self.model(x, sub_ei)[-1].softmax(-1)
+        subset, edge_index = paper_subgraph(self._ptr, self._src, torch.tensor(cites, dtype=torch.long), self.model.hops)
+        return torch.cat([self.data.x.index_select(0, subset), x_new]), edge_index
+
+    def predict_paper(self, words=None, features=None, cites=()) -> dict:
+        "Classify a paper that is not in the graph, from its `words` or `features` and the nodes it `cites`."
+        with torch.inference_mode(): p = self.model(*self.paper_graph(words, features, cites))[-1].softmax(-1)
         c = int(p.argmax())
         return dict(index=None, class_id=c, class_name=self.class_names[c], confidence=float(p[c]), probabilities=p.tolist())

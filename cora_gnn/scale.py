@@ -32,7 +32,7 @@ def epoch_profile(num_nodes:int, model:str="sage", batch_size:int=1024, fanouts:
     per_epoch = [b - a for a, b in zip(stamps, stamps[1:])]
     return {"nodes": data.num_nodes, "edges": data.num_edges, "train_nodes": int(data.train_mask.sum()),
             "generate_s": round(made, 3), "epoch_s": round(statistics.median(per_epoch), 3),
-            "peak_gib": round(_peak_gib(), 3), "added_gib": round(_peak_gib() - base, 3), "test_acc": res.metrics["test_acc"]}
+            "peak_gib": round(peak := _peak_gib(), 3), "added_gib": round(peak - base, 3), "test_acc": res.metrics["test_acc"]}
 
 def _peak_gib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 

@@ -289,7 +289,7 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
 
     async def _client_mistake(request, exc):
         status, detail = client_error(exc)
-        return JSONResponse({"detail": detail}, status_code=status)
+        return Response(_detail(detail), status_code=status, media_type="application/json")
     for exc in (RequestValidationError, InputError, BodyTooLarge): app.add_exception_handler(exc, _client_mistake)
 
     frags = [json.dumps(p, separators=(",", ":")).encode() for p in pr.nodes]  # every node's answer, serialised once

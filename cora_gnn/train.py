@@ -122,7 +122,7 @@ def evaluate(model:nn.Module, data:Data) -> dict:
     "Loss and accuracy of `model` on each split of `data` (`train_loss`, `train_acc`, `val_loss`, ...); all-reduced across ranks under `torchrun`."
     model.eval()
     out = model(data.x, data.edge_index)
-    rank, world = _rank_world()
+    world = _rank_world()[1]
     res = {}
     for s in SPLITS:
         m = data[f"{s}_mask"]
@@ -130,7 +130,7 @@ def evaluate(model:nn.Module, data:Data) -> dict:
             res[f"{s}_loss"] = F.cross_entropy(out[m], data.y[m]).item()
             res[f"{s}_acc"] = (out[m].argmax(1) == data.y[m]).float().mean().item()
         else:  # each rank scores its share of the split's nodes; the sums are added up across ranks
-            idx = m.nonzero().view(-1)[rank::world]
+            idx = _shard(m)
             loss, correct = F.cross_entropy(out[idx], data.y[idx], reduction="sum"), (out[idx].argmax(1) == data.y[idx]).sum()
             loss_sum, n_correct, n = _all_sum(loss.item(), correct.item(), len(idx))
             res[f"{s}_loss"], res[f"{s}_acc"] = loss_sum / n, n_correct / n
