@@ -18,7 +18,8 @@ import torch
 from cora_gnn.data import load_dataset
 from cora_gnn.models import MODELS
 from cora_gnn.config import get_device
-from cora_gnn.train import TrainConfig, fit
+from cora_gnn.models import TrainConfig
+from cora_gnn.train import fit
 
 
 def main(argv=None):

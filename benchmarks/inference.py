@@ -32,10 +32,10 @@ from pathlib import Path
 import torch
 
 from cora_gnn.data import load_dataset
-from cora_gnn.drift import graph_inputs
 from cora_gnn.models import inference_copy
 from cora_gnn.predict import Predictor, paper_features
-from cora_gnn.train import TrainConfig, fit
+from cora_gnn.models import TrainConfig
+from cora_gnn.train import fit
 
 VARIANTS = ["eager", "cached", "k-hop", "compile", "onnx", "int8"]
 
@@ -111,7 +111,7 @@ def main(argv=None):
         eager = inference_copy(trained)
         pr = Predictor(trained, data, data.class_names)
         nodes = data.test_mask.nonzero().view(-1)[:20].tolist()
-        papers = list(zip(*graph_inputs(pr, nodes)))  # 20 test nodes sent as new papers: (words, cites)
+        papers = list(zip(*pr.graph_inputs(nodes)))  # 20 test nodes sent as new papers: (words, cites)
         paths = {"full graph": ([(data.x, data.edge_index)], lambda g, inp: g(*inp), (data.x, data.edge_index)),
                  "new paper": (papers, lambda g, wc, pr=pr: g(*pr.paper_graph(words=wc[0], cites=wc[1]))[-1:],
                                pr.paper_graph(words=papers[0][0], cites=papers[0][1]))}

@@ -111,16 +111,17 @@ def main(argv=None):
     if not shutil.which("wrk"): sys.exit("this benchmark needs wrk on PATH (Debian/Ubuntu: apt-get install wrk)")
 
     from cora_gnn.data import load_dataset
-    from cora_gnn.drift import graph_inputs
+    from cora_gnn.models import TrainConfig
     from cora_gnn.predict import Predictor
-    from cora_gnn.train import TrainConfig, fit, save_run
+    from cora_gnn.runs import save_run
+    from cora_gnn.train import fit
     tmp = tempfile.mkdtemp(prefix="cora-gnn-load-")
     data = load_dataset("Cora")
     if args.checkpoint: ckpt = args.checkpoint
-    else: ckpt = save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn") / "checkpoint.pt"
+    else: ckpt = save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn", "benchmark") / "checkpoint.pt"
     rng = random.Random(0)
     nodes = [{"index": rng.randrange(data.num_nodes)} for _ in range(200)]
-    papers = [{"words": w, "cites": c} for w, c in zip(*graph_inputs(Predictor.from_checkpoint(ckpt, data),
+    papers = [{"words": w, "cites": c} for w, c in zip(*Predictor.from_checkpoint(ckpt, data).graph_inputs(
                                                                     [rng.randrange(data.num_nodes) for _ in range(50)]))]
 
     ours, bare = free_port(), free_port()

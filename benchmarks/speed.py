@@ -26,7 +26,8 @@ from torch_geometric.nn import APPNP, GATConv, GCNConv
 
 from cora_gnn.config import seed_everything
 from cora_gnn.data import load_dataset
-from cora_gnn.train import TrainConfig, fit
+from cora_gnn.models import TrainConfig
+from cora_gnn.train import fit
 
 
 class ExampleGCN(torch.nn.Module):

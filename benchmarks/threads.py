@@ -20,7 +20,8 @@ from pathlib import Path
 CHILD = """
 import sys, time, torch
 from cora_gnn.data import load_dataset
-from cora_gnn.train import TrainConfig, fit
+from cora_gnn.models import TrainConfig
+from cora_gnn.train import fit
 data = load_dataset("Cora")
 fit(TrainConfig(sys.argv[1], epochs=5, patience=0), data, progress=False)  # warm-up
 t = time.perf_counter()

@@ -1,18 +1,34 @@
+"""Fixtures and helpers every test file shares: the data mirror, the environment of the `cora-gnn` subprocesses, a trained
+and promoted registry, the command line, papermill, and `cora-gnn serve` on a free loopback port."""
+import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from cora_gnn.config import ENV_DATA_MIRROR
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
 from cora_gnn.data import load_dataset
+from cora_gnn.models import TrainConfig
+from cora_gnn.predict import Predictor
+from cora_gnn.runs import promote, save_run
+from cora_gnn.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+EXE = BIN / "cora-gnn"
+PIPELINES = ROOT / "nbs" / "pipelines"
 
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     "The local Planetoid mirror: $CORA_GNN_DATA_MIRROR, else ../shared/data/planetoid beside the repository."
-    m = Path(os.environ.get(ENV_DATA_MIRROR) or ROOT.parent / "shared" / "data" / "planetoid")
+    m = Path(os.environ.get(ENV_DATA_MIRROR) or ROOT.parent / "shared" / "data" / "planetoid").resolve()
     if not (m / "Cora" / "raw").is_dir():
         pytest.fail(f"the tests need a local Planetoid mirror: set {ENV_DATA_MIRROR} to a folder holding "
                     f"Cora/raw and CiteSeer/raw (looked at {m})")
@@ -27,3 +43,109 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cora(mirror, data_dir):
     return load_dataset("Cora", root=data_dir, mirror=mirror)
+
+
+@pytest.fixture(scope="session")
+def cli_env(mirror, data_dir) -> dict:
+    "The environment of `cora-gnn` and papermill subprocesses: the data mirror and cache, tracking off."
+    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "WANDB_MODE": "disabled"}
+
+
+@pytest.fixture
+def env(cli_env, tmp_path) -> dict:
+    "`cli_env` with a home of its own, so that nothing a tool writes under $HOME is shared between tests."
+    home = tmp_path / "home"
+    home.mkdir()
+    return {**cli_env, "HOME": str(home), "WANDB_CONFIG_DIR": str(home / ".config" / "wandb"),
+            "WANDB_CACHE_DIR": str(home / ".cache" / "wandb")}
+
+
+@pytest.fixture(scope="session")
+def cli():
+    "Run `cora-gnn ARGS` to completion: `cli(*args, env=..., cwd=...)` gives the `CompletedProcess`."
+    def run(*args, env=None, cwd=None, timeout=300):
+        return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+    return run
+
+
+@pytest.fixture(scope="session")
+def papermill():
+    "Run pipeline notebook NB with papermill: `papermill(nb, out_nb, cwd, env, **params)` (lists go as YAML, strings raw)."
+    def run(nb, out_nb, cwd, env, **params):
+        args = [sys.executable, "-m", "papermill", str(PIPELINES / nb), str(out_nb), "--cwd", str(cwd), "-k", "python3"]
+        for k, v in params.items():
+            if isinstance(v, list): args += ["-y", f"{k}: {json.dumps(v)}"]
+            else: args += ["-p", k, str(v)] if not isinstance(v, str) else ["-r", k, v]
+        return subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
+    return run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    "A function giving a free TCP port on loopback."
+    return _free_port
+
+
+class Server:
+    "`cora-gnn serve ARGS` in a subprocess on a free loopback port, ready when constructed; `stop` ends it."
+    def __init__(self, env, *args, cwd=None, timeout=90):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([str(EXE), "serve", "--port", str(self.port), "--log-level", "warning", *map(str, args)],
+                                     env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None: raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200: return
+            except httpx.TransportError: pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not become ready in {timeout} s")
+
+    def post(self, path, **kw): return httpx.post(self.url + path, timeout=30, **kw)
+    def get(self, path, **kw): return httpx.get(self.url + path, timeout=30, **kw)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def server_cls():
+    "The `Server` class: `server_cls(env, *args)` starts `cora-gnn serve`; the caller stops it."
+    return Server
+
+
+@pytest.fixture
+def start_server(cli_env):
+    "Start `cora-gnn serve ARGS` (with `cli_env` unless `env=` is given), stopped when the test ends."
+    started = []
+    def start(*args, env=None, **kw):
+        started.append(Server(env or cli_env, *args, **kw))
+        return started[-1]
+    yield start
+    for s in started: s.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(cora, tmp_path_factory):
+    "A GCN trained on Cora with its defaults, written as run `gcn` of a fresh registry and promoted: (fit result, registry)."
+    runs = tmp_path_factory.mktemp("registry")
+    result = fit(TrainConfig("gcn", seed=0), cora, progress=False)
+    save_run(result, runs / "gcn", "cli")
+    promote("gcn", runs)
+    return result, runs
+
+
+@pytest.fixture(scope="session")
+def predictor(registry, cora):
+    "The registry's promoted GCN, ready to answer."
+    return Predictor.from_checkpoint(registry[1] / "gcn" / "checkpoint.pt", cora)

@@ -1,18 +1,13 @@
 "The benchmark suite runs end to end with small sizes (a smoke test: it checks what the suite reports, never how fast)."
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 
-def test_suite_quick(mirror, data_dir, tmp_path):
-    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
-    r = subprocess.run([sys.executable, "benchmarks/suite.py", "--quick", "--out", str(tmp_path)], cwd=ROOT, env=env,
+def test_suite_quick(cli_env, tmp_path):
+    r = subprocess.run([sys.executable, "benchmarks/suite.py", "--quick", "--out", str(tmp_path)], cwd=ROOT, env=cli_env,
                        capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = r.stdout.split("== summary", 1)[1]

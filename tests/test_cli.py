@@ -1,27 +1,16 @@
 import json
-import os
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
+from cora_gnn.checkpoint import load_checkpoint
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT, ENV_RUNS
 from cora_gnn.models import MODELS
-from cora_gnn.train import load_checkpoint
 
 
-def cli(*args, env=None, cwd=None):
-    exe = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
-
-
-@pytest.fixture
-def env(mirror, data_dir):
-    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
-
-
-def test_train_writes_a_run_and_prints_its_metrics(env, tmp_path, cora):
+def test_train_writes_a_run_and_prints_its_metrics(cli, env, tmp_path, cora):
     out = tmp_path / "runs" / "gcn-s0"
     r = cli("train", "--dataset", "Cora", "--model", "gcn", "--seed", "0", "--epochs", "40", "--out", out, env=env)
     assert r.returncode == 0, r.stderr
@@ -35,36 +24,61 @@ def test_train_writes_a_run_and_prints_its_metrics(env, tmp_path, cora):
     assert load_checkpoint(out / "checkpoint.pt", cora).config.epochs == 40
 
 
-def test_default_run_directory(env, tmp_path):
+def test_default_run_directory(cli, env, tmp_path):
     r = cli("train", "--model", "sgc", "--epochs", "3", "--seed", "4", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("sgc-cora-s4-") and (run / "checkpoint.pt").is_file()
+    r = cli("train", "--model", "sgc", "--epochs", "3", env={**env, ENV_RUNS: str(tmp_path / "elsewhere")}, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "elsewhere").iterdir()  # the registry's environment variable holds for the default run directory
+    assert run.name.startswith("sgc-cora-s0-")
 
 
 @pytest.mark.parametrize("args,code,message", [
     (["--model", "gcm"], 2, "unknown model 'gcm': choose one of gcn"),
     (["--lr", "-0.5"], 2, "lr must be positive"),
     (["--model", "gcn", "--heads", "4"], 2, "heads not used by model 'gcn'"),
-    (["--dataset", "Corra"], 1, "unknown dataset 'Corra'"),
+    (["--dataset", "Corra"], 2, "unknown dataset 'Corra'"),
+    (["--dataset", "synthetic-lots"], 2, "write synthetic-<papers>"),
     (["--device", "cuda:7"], 2, "cuda:7"),
 ])
-def test_bad_input_is_one_clear_line(env, tmp_path, args, code, message):
+def test_bad_input_is_one_clear_line(cli, env, tmp_path, args, code, message):
     r = cli("train", *args, "--out", tmp_path / "x", env=env)
     assert r.returncode == code and message in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
     assert not (tmp_path / "x").exists()
 
 
-def test_missing_mirror(tmp_path):
-    env = {**os.environ, ENV_DATA_MIRROR: str(tmp_path / "nowhere"), ENV_DATA_ROOT: str(tmp_path / "cache")}
+def test_missing_mirror(cli, env, tmp_path):
+    env = {**env, ENV_DATA_MIRROR: str(tmp_path / "nowhere"), ENV_DATA_ROOT: str(tmp_path / "cache")}
     r = cli("train", "--epochs", "1", env=env)
     assert r.returncode == 1 and "could not fetch" in r.stderr and ENV_DATA_MIRROR in r.stderr
     assert "Traceback" not in r.stderr
 
 
-def test_models_lists_the_zoo():
+def test_models_lists_the_zoo(cli):
     r = cli("models")
     assert r.returncode == 0
     for name, spec in MODELS.items():
         assert f"{name:<6} {spec.paper}" in r.stdout
+
+
+WATCHED = ("sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'optuna', 'wandb', 'tqdm') "
+           "or m in ('cora_gnn.train', 'cora_gnn.pipeline', 'cora_gnn.plots', 'torch_geometric.loader'))")
+
+
+def loaded(stmt:str) -> set:
+    "The watched modules (the issue's list: plotting, sweeps, tracking, progress bars, training) a fresh interpreter holds after `stmt`."
+    r = subprocess.run([sys.executable, "-c", f"import sys; {stmt}; print({WATCHED})"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return set(eval(r.stdout))
+
+
+def test_serve_imports_no_training_or_plotting_stack():
+    # torch itself imports tqdm (torch.hub), and torch_geometric.data imports torch_geometric.loader: the service cannot avoid those
+    baseline = loaded("import torch, torch_geometric")
+    assert all(m.startswith("tqdm") or m == "torch_geometric.loader" for m in baseline), baseline
+    for stmt in ("import cora_gnn.serve", "import cora_gnn.cli, cora_gnn.serve; cora_gnn.serve.ServeConfig()"):
+        assert loaded(stmt) == baseline, stmt
+    assert {"matplotlib", "optuna", "cora_gnn.train", "cora_gnn.plots"} <= loaded("import cora_gnn.pipeline")  # the probe sees them

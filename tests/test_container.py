@@ -7,15 +7,13 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
-from test_serve import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 
 def instructions(path=ROOT / "Dockerfile"):
@@ -70,7 +68,7 @@ def image(tmp_path_factory):
     return tmp / "venv" / "bin", env
 
 
-def test_the_image_trains_promotes_and_serves(image, mirror, tmp_path):
+def test_the_image_trains_promotes_and_serves(image, mirror, free_port, tmp_path):
     bin_dir, env = image
     work = tmp_path / "work"
     work.mkdir()

@@ -8,7 +8,9 @@ import torch
 
 from cora_gnn.config import ENV_DATA_MIRROR
 from cora_gnn import data as D
-from cora_gnn.data import DATASETS, DataError, class_names, fetch_raw, load_dataset, sha256
+from cora_gnn.config import UsageError
+from cora_gnn.data import DATASETS, DataError, UnknownDatasetError, class_names, fetch_raw, load_dataset
+from cora_gnn.files import sha256
 
 
 def _raw_labels(mirror, name):
@@ -108,5 +110,6 @@ def test_mirror_from_environment_and_url(tmp_path, mirror, cora, monkeypatch):
 
 
 def test_unknown_dataset_lists_the_known_ones(tmp_path):
-    with pytest.raises(DataError, match="unknown dataset 'Pubmedd'.*Cora, CiteSeer, PubMed"):
+    with pytest.raises(UnknownDatasetError, match="unknown dataset 'Pubmedd'.*Cora, CiteSeer, PubMed"):
         load_dataset("Pubmedd", root=tmp_path)
+    assert issubclass(UnknownDatasetError, UsageError) and not issubclass(DataError, UsageError)  # the caller's mistake, exit 2

@@ -1,36 +1,18 @@
 """Drift monitoring: no alarm on unperturbed traffic, alarms on the features each perturbation affects, the service's
 and the CLI's paths, and the drift pipeline notebook run by papermill."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from fastapi.testclient import TestClient
-from test_pipelines import papermill
 
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
 from cora_gnn.drift import drift_report, monitor, paper_features_frame, reference_frame, simulate, stream
-from cora_gnn.predict import Predictor
 from cora_gnn.predlog import PredictionLog, PredictionLogError
 from cora_gnn.serve import ServeConfig, create_app
-from cora_gnn.tracking import promote
-from cora_gnn.train import TrainConfig, fit, save_run
-
-EXE = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
 
 
 @pytest.fixture(scope="module")
-def registry(cora, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    save_run(fit(TrainConfig("gcn", seed=0), cora, progress=False), runs / "gcn")
-    promote("gcn", runs)
-    return runs
-
-
-@pytest.fixture(scope="module")
-def pr(registry, cora):
-    return Predictor.from_checkpoint(registry / "gcn" / "checkpoint.pt", cora)
+def pr(predictor):
+    return predictor
 
 
 @pytest.fixture(scope="module")
@@ -81,32 +63,27 @@ def test_the_service_regenerates_and_serves_the_report(pr, tmp_path):
         assert c.post("/api/v1/drift", json={"last": 50}).json()["rows"]["current"] == 50
 
 
-def test_missing_or_empty_log_is_a_clear_message(pr, tmp_path, registry, mirror, data_dir):
+def test_missing_or_empty_log_is_a_clear_message(pr, tmp_path, registry, cli, cli_env):
     with pytest.raises(PredictionLogError, match="no prediction log at"):
         monitor(pr, tmp_path / "none.db", tmp_path / "d")
     PredictionLog(tmp_path / "empty.db").close()
     s = monitor(pr, tmp_path / "empty.db", tmp_path / "d")
     assert s["dataset_drift"] is None and s["message"] == "only 0 current rows (at least 50 needed): no drift verdict"
-    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
-    r = subprocess.run([EXE, "drift", "--runs", registry, "--log-db", tmp_path / "none.db", "--out", tmp_path / "d"],
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = cli("drift", "--runs", registry[1], "--log-db", tmp_path / "none.db", "--out", tmp_path / "d", env=cli_env)
     assert r.returncode == 1 and "no prediction log at" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_cli_reports_on_a_log(pr, registry, tmp_path, mirror, data_dir):
+def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
     with PredictionLog(tmp_path / "log.db") as log: simulate(pr, log, n=200, seed=2)
-    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
-    r = subprocess.run([EXE, "drift", "--runs", registry, "--log-db", tmp_path / "log.db", "--out", tmp_path / "d"],
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = cli("drift", "--runs", registry[1], "--log-db", tmp_path / "log.db", "--out", tmp_path / "d", env=cli_env)
     assert r.returncode == 0, r.stderr
     assert "200 current rows, 2708 reference nodes" in r.stdout and "dataset drift: False" in r.stdout
     assert (tmp_path / "d" / "report.html").stat().st_size > 100_000
 
 
-def test_drift_pipeline_notebook(registry, tmp_path, mirror, data_dir):
-    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
+def test_drift_pipeline_notebook(registry, tmp_path, papermill, env):
     out = tmp_path / "drift"
-    r = papermill("drift.ipynb", tmp_path / "drift.ipynb", tmp_path, env, runs=str(registry), n_requests=150, robust_n=80,
+    r = papermill("drift.ipynb", tmp_path / "drift.ipynb", tmp_path, env, runs=str(registry[1]), n_requests=150, robust_n=80,
                   severities=[0.0, 1.0], out_dir=str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((out / "drift.json").read_text())
@@ -117,5 +94,5 @@ def test_drift_pipeline_notebook(registry, tmp_path, mirror, data_dir):
     assert rewired[1.0] < rewired[0.0] - 0.2  # rewiring every citation costs accuracy
     for f in ("figures/features.png", "figures/robustness.png", "report.html", "summary.json", "robustness.csv"):
         assert (out / f).stat().st_size > 500, f
-    r = papermill("drift.ipynb", tmp_path / "bad.ipynb", tmp_path, env, runs=str(registry), sim_kind="flood", out_dir=str(out))
+    r = papermill("drift.ipynb", tmp_path / "bad.ipynb", tmp_path, env, runs=str(registry[1]), sim_kind="flood", out_dir=str(out))
     assert r.returncode != 0 and "sim_kind must be None or one of" in r.stderr

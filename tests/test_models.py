@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cora_gnn.data import random_graph
+from cora_gnn.synth import random_graph
 from cora_gnn.models import MODELS, UnknownModelError, build_model, clear_cache
 
 SMALL = {"gcnii": {"layers": 3}}

@@ -1,36 +1,14 @@
 "Papermill runs of the pipeline notebooks, tracking modes and the run registry, as a user runs them."
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
-from cora_gnn.tracking import list_runs, promote, promoted_checkpoint, read_offline_run, start_tracking
-
-ROOT = Path(__file__).resolve().parents[1]
-PIPELINES = ROOT / "nbs" / "pipelines"
+from cora_gnn.runs import list_runs, promote, promoted_checkpoint
+from cora_gnn.tracking import read_offline_run, start_tracking
 
 
-def papermill(nb, out_nb, cwd, env, **params):
-    args = [sys.executable, "-m", "papermill", str(PIPELINES / nb), str(out_nb), "--cwd", str(cwd), "-k", "python3"]
-    for k, v in params.items():
-        if isinstance(v, list): args += ["-y", f"{k}: {json.dumps(v)}"]
-        else: args += ["-p", k, str(v)] if not isinstance(v, str) else ["-r", k, v]
-    return subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
-
-
-@pytest.fixture
-def env(mirror, data_dir, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "HOME": str(home),
-            "WANDB_CONFIG_DIR": str(home / ".config" / "wandb"), "WANDB_CACHE_DIR": str(home / ".cache" / "wandb")}
-
-
-def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path):
+def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path, papermill):
     out = tmp_path / "runs" / "gat-quick"
     r = papermill("train.ipynb", tmp_path / "train.ipynb", tmp_path, env, model="gat", epochs=40, seed=3, hidden=4,
                   out_dir=str(out), tracking="offline")
@@ -52,7 +30,7 @@ def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path):
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
 
 
-def test_bad_parameter_fails_fast_with_its_message(env, tmp_path):
+def test_bad_parameter_fails_fast_with_its_message(env, tmp_path, papermill):
     r = papermill("train.ipynb", tmp_path / "bad.ipynb", tmp_path, env, model="gcn", lr=-0.01,
                   out_dir=str(tmp_path / "bad"), tracking="disabled")
     assert r.returncode != 0 and "lr must be positive" in r.stderr
@@ -61,7 +39,7 @@ def test_bad_parameter_fails_fast_with_its_message(env, tmp_path):
     assert r.returncode != 0 and "unknown model 'transformer'" in r.stderr
 
 
-def test_disabled_tracking_writes_only_the_run_directory(env, tmp_path):
+def test_disabled_tracking_writes_only_the_run_directory(env, tmp_path, papermill):
     work = tmp_path / "work"
     work.mkdir()
     out = work / "runs" / "sgc"
@@ -73,7 +51,7 @@ def test_disabled_tracking_writes_only_the_run_directory(env, tmp_path):
     assert not (Path(env["HOME"]) / ".config" / "wandb").exists()
 
 
-def test_sweep_pipeline_resumes_and_reports(env, tmp_path):
+def test_sweep_pipeline_resumes_and_reports(env, tmp_path, papermill):
     out = tmp_path / "sweep"
     r = papermill("sweep.ipynb", tmp_path / "sweep.ipynb", tmp_path, env, model="sgc", n_trials=3, epochs=30,
                   eval_seeds=2, out_dir=str(out))
@@ -87,15 +65,13 @@ def test_sweep_pipeline_resumes_and_reports(env, tmp_path):
     assert json.loads((out / "sweep.json").read_text())["n_trials"] == 4
 
 
-def test_registry_lists_promotes_and_verifies(env, tmp_path):
-    exe = Path(sys.executable).parent / "cora-gnn"
+def test_registry_lists_promotes_and_verifies(env, tmp_path, cli):
     for seed in (0, 1):
-        r = subprocess.run([exe, "train", "--model", "sgc", "--epochs", "10", "--seed", str(seed), "--out",
-                            tmp_path / "runs" / f"sgc-{seed}"], capture_output=True, text=True, env=env)
+        r = cli("train", "--model", "sgc", "--epochs", "10", "--seed", seed, "--out", tmp_path / "runs" / f"sgc-{seed}", env=env)
         assert r.returncode == 0, r.stderr
-    r = subprocess.run([exe, "promote", "sgc-1", "--root", tmp_path / "runs"], capture_output=True, text=True, env=env)
+    r = cli("promote", "sgc-1", "--root", tmp_path / "runs", env=env)
     assert r.returncode == 0, r.stderr
-    table = subprocess.run([exe, "runs", "--root", tmp_path / "runs"], capture_output=True, text=True, env=env).stdout
+    table = cli("runs", "--root", tmp_path / "runs", env=env).stdout
     (line,) = [ln for ln in table.splitlines() if ln.strip().startswith("sgc-1")]
     assert line.rstrip().endswith("*")
     assert promoted_checkpoint(tmp_path / "runs") == tmp_path / "runs" / "sgc-1" / "checkpoint.pt"
@@ -103,6 +79,26 @@ def test_registry_lists_promotes_and_verifies(env, tmp_path):
     (tmp_path / "runs" / "sgc-0" / "checkpoint.pt").write_bytes(b"not the recorded file")
     with pytest.raises(Exception, match="does not match the SHA-256"):
         promote("sgc-0", tmp_path / "runs")
+    # a run retrained into the promoted directory is not served until it is promoted again
+    r = cli("train", "--model", "sgc", "--epochs", "12", "--seed", 1, "--out", tmp_path / "runs" / "sgc-1", env=env)
+    assert r.returncode == 0, r.stderr
+    r = cli("serve", "--runs", tmp_path / "runs", env=env, timeout=120)
+    assert r.returncode == 1 and "changed after it was promoted" in r.stderr and "cora-gnn promote sgc-1" in r.stderr
+
+
+def test_cli_and_pipeline_write_the_same_run_directory(env, tmp_path, cli, papermill):
+    "One writer: a run from `cora-gnn train` and one from the training pipeline hold the same files (figures aside) and run.json keys."
+    r = cli("train", "--model", "sgc", "--epochs", "5", "--out", tmp_path / "cli-run", env=env)
+    assert r.returncode == 0, r.stderr
+    r = papermill("train.ipynb", tmp_path / "train.ipynb", tmp_path, env, model="sgc", epochs=5, out_dir=str(tmp_path / "pipeline-run"),
+                  tracking="disabled")
+    assert r.returncode == 0, r.stderr[-3000:]
+    files = {name: sorted(p.name for p in (tmp_path / name).iterdir() if p.name != "figures") for name in ("cli-run", "pipeline-run")}
+    assert files["cli-run"] == files["pipeline-run"] == ["checkpoint.pt", "history.csv", "metrics.json", "run.json"]
+    records = {name: json.loads((tmp_path / name / "run.json").read_text()) for name in ("cli-run", "pipeline-run")}
+    assert records["cli-run"].keys() == records["pipeline-run"].keys()
+    assert (records["cli-run"]["source"], records["pipeline-run"]["source"]) == ("cli", "pipeline")
+    assert records["cli-run"]["pipeline"] is None and records["pipeline-run"]["pipeline"]["epochs"] == 5
 
 
 def test_online_tracking_without_key_is_refused(tmp_path, monkeypatch):

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from cora_gnn.data import random_graph
+from cora_gnn.synth import random_graph
 from cora_gnn.models import build_model
-from cora_gnn.profiling import epochs, op_profile, op_table, plot_flame, python_profile
+from cora_gnn.plots import plot_flame
+from cora_gnn.profiling import epochs, op_profile, op_table, python_profile
 
 
 @pytest.fixture(scope="module")

@@ -1,40 +1,33 @@
 "Scaling past Cora: distributed data-parallel training under torchrun (gloo, 2 processes), mini-batch runs on synthetic graphs, the scaling pipeline."
 import json
-import os
 import statistics
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import BIN, EXE
 
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
+from cora_gnn.checkpoint import load_checkpoint
+from cora_gnn.data import load_graph
+from cora_gnn.models import TrainConfig
 from cora_gnn.predict import Predictor
-from cora_gnn.synth import load_graph
-from cora_gnn.train import TrainConfig, fit, load_checkpoint, predict_proba
+from cora_gnn.train import fit, predict_proba
 
-BIN = Path(sys.executable).parent
 SEEDS = range(5)
-
-
-@pytest.fixture
-def env(mirror, data_dir):
-    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "WANDB_MODE": "disabled"}
 
 
 def torchrun(*args, env):
     "`torchrun --nproc_per_node=2 $(command -v cora-gnn) ARGS`, as the README gives it."
-    cmd = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(BIN / "cora-gnn"), *map(str, args)]
+    cmd = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", str(EXE), *map(str, args)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return r
 
 
-def test_torchrun_matches_single_process_accuracy_on_cora(env, tmp_path, cora):
+def test_torchrun_matches_single_process_accuracy_on_cora(cli_env, tmp_path, cora):
     ddp, single = [], []
     for s in SEEDS:
         out = tmp_path / f"ddp-s{s}"
-        r = torchrun("train", "--model", "sage", "--seed", s, "--out", out, env=env)
+        r = torchrun("train", "--model", "sage", "--seed", s, "--out", out, env=cli_env)
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["processes"] == 2
         assert r.stdout.count("test_acc") == 1  # rank 0 alone reports (and writes) the run
@@ -51,10 +44,10 @@ def test_torchrun_matches_single_process_accuracy_on_cora(env, tmp_path, cora):
     assert acc == pytest.approx(ddp[0], abs=1e-6)
 
 
-def test_torchrun_minibatch_on_a_synthetic_graph_then_serve_it(env, tmp_path):
+def test_torchrun_minibatch_on_a_synthetic_graph_then_serve_it(cli_env, tmp_path):
     out = tmp_path / "synth"
     torchrun("train", "--model", "sage", "--dataset", "synthetic-20k", "--batch-size", 512, "--fanouts", "10,5",
-             "--epochs", 5, "--out", out, env=env)
+             "--epochs", 5, "--out", out, env=cli_env)
     run = json.loads((out / "run.json").read_text())
     assert run["params"]["batch_size"] == 512 and run["params"]["fanouts"] == [10, 5]
     assert run["dataset"]["name"] == "synthetic-20000" and run["metrics"]["processes"] == 2
@@ -66,19 +59,14 @@ def test_torchrun_minibatch_on_a_synthetic_graph_then_serve_it(env, tmp_path):
     assert [p["class_id"] for p in pr.predict_nodes(list(range(50)))] == pred[:50].tolist()
 
 
-def test_minibatch_bad_settings_fail_with_a_message(env, tmp_path):
-    cli = str(BIN / "cora-gnn")
-    r = subprocess.run([cli, "train", "--model", "sage", "--batch-size", "64", "--fanouts", "10,x"], capture_output=True, text=True, env=env)
+def test_minibatch_bad_settings_fail_with_a_message(cli, cli_env, tmp_path):
+    r = cli("train", "--model", "sage", "--batch-size", "64", "--fanouts", "10,x", env=cli_env)
     assert r.returncode == 2 and "fanouts must be comma-separated integers" in r.stderr
-    r = subprocess.run([cli, "train", "--model", "appnp", "--batch-size", "64", "--epochs", "1", "--out", str(tmp_path / "a")],
-                       capture_output=True, text=True, env=env)
+    r = cli("train", "--model", "appnp", "--batch-size", "64", "--epochs", "1", "--out", tmp_path / "a", env=cli_env)
     assert r.returncode == 2 and "reaches 10 hops" in r.stderr and not (tmp_path / "a").exists()
-    r = subprocess.run([cli, "train", "--dataset", "synthetic-lots"], capture_output=True, text=True, env=env)
-    assert r.returncode == 1 and "write synthetic-<papers>" in r.stderr
 
 
-def test_scaling_pipeline(env, tmp_path):
-    from test_pipelines import papermill
+def test_scaling_pipeline(env, tmp_path, papermill):
     out = tmp_path / "scaling"
     r = papermill("scaling.ipynb", tmp_path / "scaling.ipynb", tmp_path, env, sizes=[5000, 20000], epochs=1, out_dir=str(out))
     assert r.returncode == 0, r.stderr[-3000:]

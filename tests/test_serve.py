@@ -1,13 +1,7 @@
 """The prediction service against a real uvicorn process on loopback (and TestClient where a fresh metrics registry is needed)."""
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -15,30 +9,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
-from cora_gnn.data import sha256
+from cora_gnn.files import sha256
 from cora_gnn.predict import Predictor
 from cora_gnn.predlog import read_log
 from cora_gnn.serve import ServeConfig, create_app
-from cora_gnn.tracking import promote
-from cora_gnn.train import TrainConfig, fit, save_run
-
-EXE = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
-
-
-@pytest.fixture(scope="module")
-def env(mirror, data_dir):
-    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir)}
-
-
-@pytest.fixture(scope="module")
-def trained(cora, tmp_path_factory):
-    "A GCN trained with its defaults, saved as run `gcn` of a registry and promoted."
-    runs = tmp_path_factory.mktemp("registry")
-    result = fit(TrainConfig("gcn", seed=0), cora, progress=False)
-    save_run(result, runs / "gcn")
-    promote("gcn", runs)
-    return result, runs
 
 
 def same_prediction(a, b):
@@ -48,49 +22,18 @@ def same_prediction(a, b):
             and torch.allclose(torch.tensor(a["probabilities"]), torch.tensor(b["probabilities"]), atol=1e-5))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    "`cora-gnn serve` in a subprocess on a free loopback port."
-    def __init__(self, env, *args, cwd=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([EXE, "serve", "--port", str(self.port), "--log-level", "warning", *map(str, args)],
-                                     env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if self.proc.poll() is not None: raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200: return
-            except httpx.TransportError: pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("server did not become ready in 90 s")
-
-    def post(self, path, **kw): return httpx.post(self.url + path, timeout=30, **kw)
-    def get(self, path, **kw): return httpx.get(self.url + path, timeout=30, **kw)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(30)
-
-
 @pytest.fixture(scope="module")
-def server(env, trained, tmp_path_factory):
+def server(cli_env, registry, server_cls, tmp_path_factory):
+    "One server for the module, serving the registry's promoted GCN."
     tmp = tmp_path_factory.mktemp("serve")
-    s = Server(env, "--runs", trained[1], "--log-db", tmp / "log.db", "--drift-dir", tmp / "drift")
+    s = server_cls(cli_env, "--runs", registry[1], "--log-db", tmp / "log.db", "--drift-dir", tmp / "drift")
     s.log_db, s.drift_dir = tmp / "log.db", tmp / "drift"
     yield s
     s.stop()
 
 
-def test_served_node_predictions_are_the_trained_models(server, trained, cora):
-    result, _ = trained
+def test_served_node_predictions_are_the_trained_models(server, registry, cora):
+    result, _ = registry
     with torch.no_grad(): proba = result.model(cora.x, cora.edge_index).softmax(-1)
     idx = list(range(0, cora.num_nodes, 27))
     r = server.post("/api/v1/predict", json={"indices": idx})
@@ -104,20 +47,20 @@ def test_served_node_predictions_are_the_trained_models(server, trained, cora):
     assert one == [preds[3]]
 
 
-def test_info_describes_the_served_run(server, trained, cora):
-    _, runs = trained
+def test_info_describes_the_served_run(server, registry, cora):
+    _, runs = registry
     info = server.get("/info").json()
     assert (info["model"], info["run_id"]) == ("gcn", "gcn")
     assert info["checkpoint_sha256"] == sha256(runs / "gcn" / "checkpoint.pt")
     assert info["class_names"] == cora.class_names
     assert (info["dataset"]["name"], info["dataset"]["num_nodes"]) == ("Cora", cora.num_nodes)
-    assert info["metrics"]["test_acc"] == pytest.approx(trained[0].metrics["test_acc"])
+    assert info["metrics"]["test_acc"] == pytest.approx(registry[0].metrics["test_acc"])
     assert info["versions"]["torch"] == torch.__version__ and info["device"] == "cpu"
 
 
-def test_new_paper_prediction(server, trained, cora):
+def test_new_paper_prediction(server, registry, cora):
     "A node of the graph sent again as a new paper (its words and citations) is classified like the node itself."
-    pr = Predictor(trained[0].model, cora, cora.class_names)
+    pr = Predictor(registry[0].model, cora, cora.class_names)
     src, dst = cora.edge_index
     test_nodes = cora.test_mask.nonzero().view(-1)[:60].tolist()
     agree = 0
@@ -161,8 +104,13 @@ BAD = [  # (path, json body or raw bytes, content type, status, message)
 
 @pytest.mark.parametrize("path,body,ctype,status,message", BAD, ids=[m for *_, m in BAD])
 def test_bad_input_is_a_4xx_with_its_reason(server, path, body, ctype, status, message):
+    assert_refused(server, path, body, ctype, status, message)
+
+
+def assert_refused(client, path, body, ctype, status, message):
+    "`client` answers the request with `status` and a detail holding `message`."
     kw = {"json": body} if ctype is None else {"content": body, "headers": {"content-type": ctype}}
-    r = server.post(path, **kw)
+    r = client.post(path, **kw)
     assert r.status_code == status, r.text
     assert message in r.json()["detail"]
 
@@ -176,7 +124,7 @@ def client(request, predictor, tmp_path_factory):
 
 @pytest.mark.parametrize("path,body,ctype,status,message", BAD, ids=[m for *_, m in BAD])
 def test_both_paths_refuse_bad_input_alike(client, path, body, ctype, status, message):
-    test_bad_input_is_a_4xx_with_its_reason(client, path, body, ctype, status, message)
+    assert_refused(client, path, body, ctype, status, message)
 
 
 def test_both_paths_answer_alike(client, predictor):
@@ -189,7 +137,11 @@ def test_both_paths_answer_alike(client, predictor):
 
 
 def test_no_server_errors_after_bad_input(server):
-    assert 'kind="server"' not in server.get("/metrics").text
+    "Every bad input is counted as the client's error; none as the server's."
+    for path, body, ctype, status, message in BAD: assert_refused(server, path, body, ctype, status, message)
+    text = server.get("/metrics").text
+    client_errors = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("cora_gnn_request_errors_total{kind=\"client\""))
+    assert client_errors >= len(BAD) and 'kind="server"' not in text
 
 
 def test_concurrent_predictions_leave_exactly_one_row_each(server):
@@ -206,8 +158,8 @@ def test_concurrent_predictions_leave_exactly_one_row_each(server):
             == [o["predictions"][0]["class_id"] for o in out])
 
 
-def test_killing_the_server_loses_no_acknowledged_row(env, trained, tmp_path):
-    s = Server(env, "--runs", trained[1], "--log-db", tmp_path / "log.db")
+def test_killing_the_server_loses_no_acknowledged_row(start_server, registry, tmp_path):
+    s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db")
     def call(i):
         r = s.post("/api/v1/predict", json={"indices": [i, i + 1]}, headers={"X-Request-ID": f"kill-{i}"})
         return r.json()["logged"]
@@ -241,32 +193,25 @@ def test_docs_and_openapi(server):
     (lambda p: p.write_bytes(p.read_bytes()[:1000]), "is not a readable checkpoint"),
     ("fingerprint", "was trained on a graph with fingerprint"),
 ])
-def test_unusable_checkpoint_stops_startup_with_the_reason(env, trained, tmp_path, damage, message):
+def test_unusable_checkpoint_stops_startup_with_the_reason(cli, cli_env, free_port, registry, tmp_path, damage, message):
     bad = tmp_path / "bad.pt"
-    bad.write_bytes((trained[1] / "gcn" / "checkpoint.pt").read_bytes())
+    bad.write_bytes((registry[1] / "gcn" / "checkpoint.pt").read_bytes())
     if damage == "fingerprint":
         ck = torch.load(bad, weights_only=True)
         ck["dataset"]["fingerprint"] = "0" * 64
         torch.save(ck, bad)
     else: damage(bad)
-    r = subprocess.run([EXE, "serve", "--checkpoint", bad, "--port", str(free_port()), "--log-db", tmp_path / "l.db"],
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = cli("serve", "--checkpoint", bad, "--port", free_port(), "--log-db", tmp_path / "l.db", env=cli_env, timeout=120)
     assert r.returncode == 1 and "cannot start the service" in r.stderr + r.stdout and message in r.stderr + r.stdout
     assert "Traceback" not in r.stderr + r.stdout
 
 
-def test_missing_checkpoint_and_unwritable_log(env, trained, tmp_path):
-    r = subprocess.run([EXE, "serve", "--checkpoint", tmp_path / "none.pt"], env=env, capture_output=True, text=True, timeout=120)
+def test_missing_checkpoint_and_unwritable_log(cli, cli_env, registry, tmp_path):
+    r = cli("serve", "--checkpoint", tmp_path / "none.pt", env=cli_env, timeout=120)
     assert r.returncode == 1 and "no checkpoint at" in r.stderr
     (tmp_path / "file").write_text("")
-    r = subprocess.run([EXE, "serve", "--runs", trained[1], "--log-db", tmp_path / "file" / "log.db"], env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = cli("serve", "--runs", registry[1], "--log-db", tmp_path / "file" / "log.db", env=cli_env, timeout=120)
     assert r.returncode == 1 and "cannot open the prediction log" in r.stderr
-
-
-@pytest.fixture(scope="module")
-def predictor(trained, cora):
-    return Predictor.from_checkpoint(trained[1] / "gcn" / "checkpoint.pt", cora)
 
 
 def test_metrics_count_what_was_sent(predictor, tmp_path):
@@ -316,13 +261,11 @@ def test_a_failed_log_write_is_counted_and_not_acknowledged(predictor, tmp_path)
         assert c.get("/ready").status_code == 200  # the database itself is still writable
 
 
-def test_two_workers_share_metrics(env, trained, tmp_path):
-    s = Server({**env, "PROMETHEUS_MULTIPROC_DIR": ""}, "--runs", trained[1], "--log-db", tmp_path / "log.db", "--workers", "2")
-    try:
-        for i in range(20): assert s.post("/api/v1/predict", json={"index": i}).json()["logged"]
-        text = s.get("/metrics").text
-        total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                    if line.startswith('cora_gnn_requests_total{method="POST",route="/api/v1/predict",status="200"}'))
-        assert total == 20
-        assert len(read_log(tmp_path / "log.db")) == 20
-    finally: s.stop()
+def test_two_workers_share_metrics(start_server, cli_env, registry, tmp_path):
+    s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db", "--workers", "2", env={**cli_env, "PROMETHEUS_MULTIPROC_DIR": ""})
+    for i in range(20): assert s.post("/api/v1/predict", json={"index": i}).json()["logged"]
+    text = s.get("/metrics").text
+    total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith('cora_gnn_requests_total{method="POST",route="/api/v1/predict",status="200"}'))
+    assert total == 20
+    assert len(read_log(tmp_path / "log.db")) == 20

@@ -1,15 +1,10 @@
 """The report site up to the render: scripts/site.sh with small sizes, then the processed pages in _proc/."""
 import json
-import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 PROC = ROOT / "_proc"
 LIBRARY = sorted(p.name for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 RESULTS = {"train": "Training run", "sweep": "Hyperparameter sweep", "drift": "Drift and robustness",
@@ -18,8 +13,8 @@ PAGES = ["architecture.qmd", "scaling.qmd"]
 
 
 @pytest.fixture(scope="module")
-def site(mirror, data_dir):
-    env = {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "SITE_QUICK": "1"}
+def site(cli_env):
+    env = {**cli_env, "SITE_QUICK": "1"}
     r = subprocess.run(["bash", "scripts/site.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r.stdout + r.stderr
@@ -46,7 +41,7 @@ def test_every_page_is_processed(site):
 
 def test_front_matter_titles(site):
     assert front_matter(PROC / "index.ipynb")["title"] == "cora-gnn"
-    assert front_matter(PROC / "05b_drift.ipynb")["title"] == "Drift"
+    assert front_matter(PROC / "14_drift.ipynb")["title"] == "Drift"
     for stem, title in RESULTS.items():
         assert front_matter(PROC / "results" / f"{stem}.ipynb")["title"] == title
 

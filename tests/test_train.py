@@ -1,9 +1,11 @@
 import pytest
 import torch
 
-from cora_gnn.data import random_graph
-from cora_gnn.models import MODELS
-from cora_gnn.train import CheckpointError, TrainConfig, fit, load_checkpoint, predict_proba, save_checkpoint, save_run
+from cora_gnn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cora_gnn.models import MODELS, TrainConfig
+from cora_gnn.runs import save_run
+from cora_gnn.synth import random_graph
+from cora_gnn.train import fit, predict_proba
 
 QUICK = {"gcnii": {"layers": 4, "epochs": 20}, "gat": {"epochs": 20}, "appnp": {"epochs": 20}}
 
@@ -51,7 +53,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(cora, tmp_path, name)
 @pytest.fixture(scope="module")
 def saved(cora, tmp_path_factory):
     res = fit(TrainConfig("gcn", epochs=5), cora, progress=False)
-    return save_run(res, tmp_path_factory.mktemp("run")) / "checkpoint.pt"
+    return save_run(res, tmp_path_factory.mktemp("run"), "cli") / "checkpoint.pt"
 
 
 def test_truncated_checkpoint(saved, tmp_path):
