@@ -20,12 +20,14 @@ from .runs import list_runs, promote, promoted_checkpoint, run_name, save_run
 
 # %% ../nbs/17_cli.ipynb #a9af7225
 app = typer.Typer(help="Graph neural networks on citation graphs: train, list and promote runs, serve predictions, report drift.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)  # option help says [env ...; default: ...]: plain text, not markup
 
 def _fail(msg:str, code:int=1):
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
 
+# %% ../nbs/17_cli.ipynb #a9af7225a
 def command(*args, **kwargs):
     "`app.command`, with every `CoraGnnError` turned into one line on stderr and the error's exit status."
     def register(fn):
@@ -42,12 +44,14 @@ def _table(d:dict) -> str:
     w = max(map(len, d))
     return "\n".join(f"{k:<{w}}  {v:.4f}" if isinstance(v, float) else f"{k:<{w}}  {v}" for k, v in d.items())
 
+# %% ../nbs/17_cli.ipynb #a9af7226a
 def _ints(text:str|None, name:str) -> tuple|None:
     "A comma-separated list of integers (`25,10`), or None."
     if text is None: return None
     try: return tuple(int(t) for t in text.split(","))
     except ValueError: raise UsageError(f"{name} must be comma-separated integers like 25,10, got {text!r}") from None
 
+# %% ../nbs/17_cli.ipynb #a9af7226b
 @contextmanager
 def _rank_zero_first(rank:int, world:int):
     "Run the block on rank 0 first, then on the other ranks (one process downloads and caches the data)."
@@ -120,6 +124,7 @@ def runs_cmd(root: Path | None = typer.Option(None, help=_RUNS)):
     df["promoted"] = df.promoted.map({True: "*", False: ""})
     typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
+# %% ../nbs/17_cli.ipynb #7639f27aa
 @command("promote")
 def promote_cmd(run: str = typer.Argument(..., help="run name under ROOT, or a run directory"),
                 root: Path | None = typer.Option(None, help=_RUNS)):

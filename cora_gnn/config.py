@@ -61,10 +61,12 @@ def runs_dir(runs:str|Path|None=None) -> Path:
     "The run registry: `runs`, else `$CORA_GNN_RUNS`, else `runs` in the working directory."
     return Path(setting("runs", runs, "runs"))
 
+# %% ../nbs/00_config.ipynb #c0a1e008a
 def log_db(path:str|Path|None=None, runs:str|Path|None=None) -> str:
     "The prediction log: `path`, else `$CORA_GNN_LOG_DB`, else `predictions.db` in the run registry."
     return str(setting("log_db", path) or runs_dir(runs)/"predictions.db")
 
+# %% ../nbs/00_config.ipynb #c0a1e008b
 def drift_dir(path:str|Path|None=None, runs:str|Path|None=None) -> Path:
     "Where drift reports go: `path`, else `$CORA_GNN_DRIFT_DIR`, else `drift` in the run registry."
     return Path(setting("drift_dir", path) or runs_dir(runs)/"drift")

@@ -76,6 +76,7 @@ _HOW = (f"Point the loader at a mirror: pass `mirror=` or set {ENV_DATA_MIRROR} 
 class UnknownDatasetError(UsageError):
     "A dataset name that is neither a Planetoid graph nor `synthetic-<papers>`."
 
+# %% ../nbs/03_data.ipynb #d47a0001a
 def dataset_info(name:str) -> DatasetInfo:
     "The `DatasetInfo` for `name` (any letter case), or an `UnknownDatasetError` listing the known names."
     info = DATASETS.get(str(name).lower())
@@ -103,6 +104,7 @@ def _copy_from(src:str, dst:Path):
     except (OSError, ValueError) as e:  # URLError and HTTPError are OSErrors
         raise DataError(f"could not fetch {src}: {getattr(e, 'reason', None) or e}. " + _HOW) from e
 
+# %% ../nbs/03_data.ipynb #541a6faaa
 def _fetch(src:str, dst:Path, info:DatasetInfo, fname:str):
     "Copy raw file `fname` from `src` to `dst`, verified before it lands there."
     atomic_write(dst, lambda tmp: (_copy_from(src, tmp), _check(tmp, info, fname, src)))

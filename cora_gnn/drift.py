@@ -24,6 +24,7 @@ from .predlog import PredictionLog, log_row, read_log
 def _projection(num_features:int, dims:int=3, seed:int=0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((num_features, dims))
 
+# %% ../nbs/14_drift.ipynb #62b4f0f5a
 def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confidences) -> pd.DataFrame:
     "One row of summary features per paper, from its word ids, cited nodes, and the model's class and confidence for it."
     pred, proj, k = pr.proba.argmax(1).numpy(), _projection(pr.data.num_features), len(pr.class_names)
@@ -37,11 +38,13 @@ def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confid
     df["predicted"] = [pr.class_names[int(c)] for c in class_ids]
     return df
 
+# %% ../nbs/14_drift.ipynb #62b4f0f5b
 def reference_frame(pr:Predictor) -> pd.DataFrame:
     "The reference: every node of the training graph, summarised, with the model's own predictions."
     nodes = range(pr.num_nodes)
     return paper_features_frame(pr, *pr.graph_inputs(nodes), [p["class_id"] for p in pr.nodes], [p["confidence"] for p in pr.nodes])
 
+# %% ../nbs/14_drift.ipynb #62b4f0f5c
 def log_frame(pr:Predictor, log:pd.DataFrame) -> pd.DataFrame:
     "Rows of the prediction log, summarised: node predictions from the graph, new papers from their logged words and citations."
     words, cites = [], []
@@ -71,6 +74,7 @@ def _column_results(snapshot) -> tuple[dict, int]:
                                   drifted=bool(value < thr if is_p else value >= thr))  # NaN (a constant column): not drifted
     return out, count
 
+# %% ../nbs/14_drift.ipynb #510eb8cfa
 def drift_report(reference:pd.DataFrame, current:pd.DataFrame, out_dir:str|Path|None=None, min_rows:int=MIN_ROWS,
                  window:dict|None=None) -> dict:
     "Compare `current` with `reference` (frames from `paper_features_frame`); write `report.html` and `summary.json` into `out_dir`."
@@ -104,6 +108,7 @@ def drift_report(reference:pd.DataFrame, current:pd.DataFrame, out_dir:str|Path|
         write_json(out/"summary.json", summary)
     return summary
 
+# %% ../nbs/14_drift.ipynb #510eb8cfb
 def summary_table(summary:dict) -> pd.DataFrame:
     "The per-feature results of a drift summary as a table, drifted features first."
     df = pd.DataFrame.from_dict(summary["columns"], orient="index")
@@ -117,6 +122,7 @@ def log_frames(pr:Predictor, log_db:str|Path, last:int|None=1000, since:float|No
                   first_ts=float(log.ts.min()) if len(log) else None, last_ts=float(log.ts.max()) if len(log) else None)
     return reference, log_frame(pr, log) if len(log) else reference.iloc[:0], window
 
+# %% ../nbs/14_drift.ipynb #c8933efaa
 def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000, since:float|None=None, until:float|None=None,
             min_rows:int=MIN_ROWS) -> dict:
     "Drift of the prediction log's recent rows against `pr`'s training graph; writes the report into `out_dir`."
@@ -141,6 +147,7 @@ def perturb(pr:Predictor, words:list, cites:list, kind:str|None, severity:float,
     elif kind == "cites_rewired": cites = sorted({int(rng.integers(n)) if rng.random() < severity else c for c in cites})
     return words, cites
 
+# %% ../nbs/14_drift.ipynb #279d4aa1a
 def stream(pr:Predictor, n:int, kind:str|None=None, severity:float=0.0, seed:int=0, classes:int=2) -> tuple[list, list, list]:
     "`n` test nodes as perturbed new papers: (words, cites, true labels). `class_shift` draws a share `severity` from `classes` classes."
     rng = np.random.default_rng(seed)
@@ -156,6 +163,7 @@ def stream(pr:Predictor, n:int, kind:str|None=None, severity:float=0.0, seed:int
     pairs = [perturb(pr, w, c, kind, severity, rng) for w, c in zip(words, cites)]
     return [p[0] for p in pairs], [p[1] for p in pairs], pr.data.y[nodes].tolist()
 
+# %% ../nbs/14_drift.ipynb #279d4aa1b
 def simulate(pr:Predictor, log:PredictionLog, n:int=500, kind:str|None=None, severity:float=0.0, seed:int=0) -> float:
     "Send a simulated stream through the service's prediction path into `log`; returns its accuracy."
     words, cites, y = stream(pr, n, kind, severity, seed)

@@ -35,6 +35,7 @@ class ModelSpec:
         "The hyperparameters the model's constructor takes (besides the input and output sizes)."
         return [p for p in inspect.signature(self.cls).parameters if p not in ("in_channels", "out_channels")]
 
+# %% ../nbs/04_models.ipynb #2a66914aa
 MODELS: dict[str, ModelSpec] = {}
 
 def register(name:str, paper:str="", **defaults):
@@ -48,11 +49,13 @@ def register(name:str, paper:str="", **defaults):
 class UnknownModelError(UsageError):
     "A model name that is not in the registry."
 
+# %% ../nbs/04_models.ipynb #39e37503a
 def model_spec(name:str) -> ModelSpec:
     "The registered `ModelSpec` for `name`, or an `UnknownModelError` listing the choices."
     try: return MODELS[name]
     except KeyError: raise UnknownModelError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}") from None
 
+# %% ../nbs/04_models.ipynb #39e37503b
 def build_model(name:str, in_channels:int, out_channels:int, **hparams) -> nn.Module:
     "Build model `name` for `in_channels` features and `out_channels` classes; unset architecture arguments take the defaults."
     spec = model_spec(name)
@@ -68,6 +71,7 @@ def feature_dropout(x:torch.Tensor, p:float, training:bool) -> torch.Tensor:
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
         return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), F.dropout(x.values(), p, True), x.shape)
 
+# %% ../nbs/04_models.ipynb #4128be80a
 def _as_csr(x:torch.Tensor, max_density:float=0.3) -> torch.Tensor:
     "`x` as sparse CSR when it is a dense matrix with at most `max_density` non-zeros, else `x` itself."
     if x.layout != torch.strided or x.dim() != 2 or x.count_nonzero() > max_density * x.numel(): return x
@@ -89,11 +93,13 @@ class _Zoo(nn.Module):
         if cached is None or cached[0] != key: self._cached_input = cached = (key, _as_csr(x))
         return cached[1]
 
+# %% ../nbs/04_models.ipynb #4b7f0919a
 class _TwoConv(_Zoo):
     "Two message-passing layers: the second (`conv2`) classifies the dropped-out embedding."
     hops = 2  # how far a node's output reaches into the graph
     def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
+# %% ../nbs/04_models.ipynb #4b7f0919b
 _CACHES = ("_cached_edge_index", "_cached_adj_t", "_cached_x", "_cached_input")
 
 def clear_cache(model:nn.Module) -> nn.Module:
@@ -103,12 +109,14 @@ def clear_cache(model:nn.Module) -> nn.Module:
             if hasattr(m, attr): setattr(m, attr, None)
     return model
 
+# %% ../nbs/04_models.ipynb #4b7f0919c
 def uncached(model:nn.Module) -> nn.Module:
     "Switch off `model`'s caches of normalised adjacencies and propagated features, for graphs that change per call (mini-batches)."
     for mod in model.modules():
         if hasattr(mod, "cached"): mod.cached = False
     return clear_cache(model)
 
+# %% ../nbs/04_models.ipynb #4b7f0919d
 def inference_copy(model:nn.Module) -> nn.Module:
     "A copy of `model` in eval mode that caches nothing: safe to run, from several threads at once, on graphs that change per call."
     skip = {id(v): None for mod in model.modules() for a in _CACHES if (v := getattr(mod, a, None)) is not None}

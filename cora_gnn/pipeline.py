@@ -41,6 +41,7 @@ def check_train_params(params:dict) -> dict:
     if not str(params.get("out_dir") or "").strip(): raise UsageError("out_dir must name the run directory")
     return dict(params)
 
+# %% ../nbs/15_pipeline.ipynb #e9e70af7a
 @dataclass
 class TrainRun:
     "A finished pipeline run: the fit result, its directory, its figures and a metrics table."
@@ -130,12 +131,14 @@ def check_sweep_params(model:str, n_trials:int, eval_seeds:int, tracking:str, da
     for k, v in (("n_trials", n_trials), ("eval_seeds", eval_seeds)):
         if not isinstance(v, int) or v < 1: raise UsageError(f"{k} must be a positive integer, got {v!r}")
 
+# %% ../nbs/15_pipeline.ipynb #23dcbb45a
 def compare_with_defaults(study:optuna.Study, data, seeds=range(10), epochs:int|None=None) -> pd.DataFrame:
     "Per-seed metrics of the model's defaults and of the study's best parameters (column `config`)."
     model, extra = study.user_attrs["model"], ({"epochs": epochs} if epochs else {})
     return pd.concat([seed_table(model, data, seeds, **params, **extra).assign(config=name)
                       for name, params in (("default", {}), ("best", study.best_params))], ignore_index=True)
 
+# %% ../nbs/15_pipeline.ipynb #23dcbb45b
 def summarize_sweep(study:optuna.Study, per_seed:pd.DataFrame, out_dir:str|Path) -> pd.DataFrame:
     "Mean and std (in %) of validation and test accuracy per configuration; also written to `out_dir/sweep.json`."
     summary = per_seed.groupby("config")[["val_acc", "test_acc"]].agg(["mean", "std"]).mul(100).round(2)

@@ -38,6 +38,7 @@ def confusion(y_true:torch.Tensor, y_pred:torch.Tensor, n:int) -> np.ndarray:
     "Confusion counts: row = true class, column = predicted class."
     return torch.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n).numpy()
 
+# %% ../nbs/09_plots.ipynb #2f51a274a
 def plot_confusion(model:torch.nn.Module, data:Data, class_names:list, split:str="test") -> plt.Figure:
     "Confusion matrix of `model` on `split`, rows normalised to recall, with counts and class names."
     mask = data[f"{split}_mask"]
@@ -63,6 +64,7 @@ def project_2d(h:torch.Tensor) -> np.ndarray:
     v = v[:2] * torch.sign(v[:2].sum(1, keepdim=True) + 1e-12)
     return (h @ v.T).numpy()
 
+# %% ../nbs/09_plots.ipynb #d49efc7ca
 def plot_embedding(model:torch.nn.Module, data:Data, class_names:list) -> plt.Figure:
     "The learned node embeddings in 2-D (principal components), coloured by true class."
     with torch.no_grad(): xy = project_2d(model.eval().embed(data.x, data.edge_index).cpu())

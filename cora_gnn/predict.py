@@ -30,6 +30,7 @@ MAX_CITES = 1000    # citations of one new paper
 class InputError(UsageError):
     "A request that does not fit the graph; the message says what was wrong."
 
+# %% ../nbs/12_predict.ipynb #07e8c010a
 def check_ids(values, what:str, limit:int, max_len:int, allow_empty:bool=False) -> list[int]:
     "`values` as distinct integers in `[0, limit)`, or an `InputError` naming the first problem."
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"): raise InputError(f"{what} must be a list of integers")
@@ -68,12 +69,14 @@ def in_edges(edge_index:torch.Tensor, num_nodes:int) -> tuple[torch.Tensor, torc
     ptr[1:] = torch.bincount(t, minlength=num_nodes).cumsum(0)
     return ptr, s[t.argsort(stable=True)]
 
+# %% ../nbs/12_predict.ipynb #fbf05cd0a
 def _into(ptr:torch.Tensor, src:torch.Tensor, nodes:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "The edges into `nodes`: their sources and their targets."
     counts = ptr[nodes + 1] - ptr[nodes]
     first = torch.repeat_interleave(ptr[nodes] - (counts.cumsum(0) - counts), counts)
     return src[first + torch.arange(len(first))], torch.repeat_interleave(nodes, counts)
 
+# %% ../nbs/12_predict.ipynb #fbf05cd0b
 def paper_subgraph(ptr:torch.Tensor, src:torch.Tensor, cites:torch.Tensor, hops:int) -> tuple[torch.Tensor, torch.Tensor]:
     "The nodes within `hops` steps upstream of `cites` (sorted) and the edges among them, relabelled, with a new last node linked both ways to `cites`."
     n = len(ptr) - 1

@@ -41,6 +41,7 @@ _INSERT = f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({', '.join('?
 class PredictionLogError(ResourceError):
     "The prediction log cannot be opened, written or read; the message says which file and why."
 
+# %% ../nbs/13_predlog.ipynb #1a056ab6a
 def log_row(prediction:dict, request_id:str, model:str, run_id:str, words=None, cites=None, ts:float|None=None) -> dict:
     "One row of the log for `prediction` (a `Predictor` result): a node's when `prediction['index']` is set, else a new paper's."
     node = prediction.get("index") is not None

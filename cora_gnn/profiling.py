@@ -47,6 +47,7 @@ def op_profile(model:torch.nn.Module, data, n:int=5) -> profile:
     with profile(activities=[ProfilerActivity.CPU]) as prof: epochs(model, data, n)
     return prof
 
+# %% ../nbs/11_profiling.ipynb #ea853da6a
 def op_table(prof:profile, top:int=12) -> pd.DataFrame:
     "The `top` operators of `prof` by self CPU time: calls, self milliseconds, share of all self time."
     rows = [dict(op=e.key, calls=e.count, self_ms=e.self_cpu_time_total / 1e3) for e in prof.key_averages()]

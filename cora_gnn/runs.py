@@ -46,6 +46,7 @@ PROMOTED = "promoted.json"
 class RegistryError(ResourceError):
     "A run that does not exist, or a checkpoint that no longer matches its record."
 
+# %% ../nbs/07_runs.ipynb #b29f9ec4a
 def run_record(run:str|Path) -> dict:
     "The `run.json` of run directory `run`, or a `RegistryError`."
     run = Path(run)

@@ -34,8 +34,10 @@ def epoch_profile(num_nodes:int, model:str="sage", batch_size:int=1024, fanouts:
             "generate_s": round(made, 3), "epoch_s": round(statistics.median(per_epoch), 3),
             "peak_gib": round(peak := _peak_gib(), 3), "added_gib": round(peak - base, 3), "test_acc": res.metrics["test_acc"]}
 
+# %% ../nbs/10_scale.ipynb #0e29a090a
 def _peak_gib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
+# %% ../nbs/10_scale.ipynb #0e29a090b
 def measure(num_nodes:int, **kwargs) -> dict:
     "`epoch_profile` in a fresh process, so that its peak memory is this size's alone."
     profile = importlib.import_module("cora_gnn.scale").epoch_profile  # the exported one: a spawned process imports it by name

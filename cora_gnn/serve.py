@@ -84,6 +84,7 @@ class NodeRequest(BaseModel):
         if (self.index is None) == (self.indices is None): raise ValueError("give `index` (one node) or `indices` (a list), not both or neither")
         return self
 
+# %% ../nbs/16_serve.ipynb #ed9280c7a
 class PaperRequest(BaseModel):
     "A new paper: its `words` (ids into the dataset's vocabulary) or full `features` vector, and the nodes it `cites`."
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"words": [19, 81, 146], "cites": [0, 633]}]})
@@ -96,6 +97,7 @@ class PaperRequest(BaseModel):
         if not self.cites and not (self.words or any(self.features or [])): raise ValueError("the paper has no words and no citations: nothing to classify")
         return self
 
+# %% ../nbs/16_serve.ipynb #ed9280c7b
 class DriftRequest(BaseModel):
     "Which rows of the prediction log to compare with the training graph: the `last` ones, within an optional time window."
     model_config = ConfigDict(extra="forbid")
@@ -103,6 +105,7 @@ class DriftRequest(BaseModel):
     since: Num|None = Field(None, description="Unix time: only rows logged at or after it")
     until: Num|None = Field(None, description="Unix time: only rows logged before it")
 
+# %% ../nbs/16_serve.ipynb #ed9280c7c
 class Prediction(BaseModel):
     index: int|None = Field(description="the node, or null for a new paper")
     class_id: int
@@ -110,6 +113,7 @@ class Prediction(BaseModel):
     confidence: float = Field(description="the predicted class's probability")
     probabilities: list[float] = Field(description="one probability per class, in `class_id` order")
 
+# %% ../nbs/16_serve.ipynb #ed9280c7d
 class PredictResponse(BaseModel):
     predictions: list[Prediction]
     model: str
@@ -117,6 +121,7 @@ class PredictResponse(BaseModel):
     request_id: str
     logged: bool = Field(description="true once the predictions are committed to the prediction log")
 
+# %% ../nbs/16_serve.ipynb #ed9280c7e
 class Info(BaseModel):
     model: str
     run_id: str
@@ -126,6 +131,7 @@ class Info(BaseModel):
     class_names: list[str]
     versions: dict
     device: str
+    threads: int = Field(description="torch threads of the worker that answered")
 
 # %% ../nbs/16_serve.ipynb #3e06fa11
 class Metrics:
@@ -155,8 +161,10 @@ class Metrics:
         self.child(self.latency, route).observe(seconds)
         if status >= 400: self.child(self.errors, route, "client" if status < 500 else "server").inc()
 
+# %% ../nbs/16_serve.ipynb #3e06fa11a
 class BodyTooLarge(Exception): "A request body over the configured limit."
 
+# %% ../nbs/16_serve.ipynb #3e06fa11b
 def client_error(exc:Exception) -> tuple[int, str]|None:
     "The status and message a client mistake `exc` is answered with; None for anything else (a server error)."
     if isinstance(exc, RequestValidationError): return 422, _describe(exc.errors())
@@ -164,12 +172,15 @@ def client_error(exc:Exception) -> tuple[int, str]|None:
     if isinstance(exc, BodyTooLarge): return 413, str(exc)
     return None
 
+# %% ../nbs/16_serve.ipynb #3e06fa11c
 async def _send(send, status:int, body:bytes):
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
+# %% ../nbs/16_serve.ipynb #3e06fa11d
 def _detail(text:str) -> bytes: return json.dumps({"detail": text}).encode()
 
+# %% ../nbs/16_serve.ipynb #3e06fa11e
 async def _body(receive) -> bytes:
     "The whole request body, from ASGI messages."
     chunks, more = [], True
@@ -180,6 +191,7 @@ async def _body(receive) -> bytes:
         more = msg.get("more_body", False)
     return b"".join(chunks)
 
+# %% ../nbs/16_serve.ipynb #3e06fa11f
 class _Guard:
     "ASGI middleware: request ids, body size and content type checks, request metrics, and the predict endpoints' fast path."
     def __init__(self, app, metrics:Metrics, max_body:int, fast:dict|None=None):
@@ -223,6 +235,7 @@ class _Guard:
             route = scope.get("route")
             self.metrics.observe(fast or (route.path if route else "unmatched"), scope["method"], status, time.perf_counter() - t0)
 
+# %% ../nbs/16_serve.ipynb #3e06fa11g
 def _describe(errors) -> str:
     "Pydantic's validation errors as one readable line."
     out = []
@@ -233,12 +246,14 @@ def _describe(errors) -> str:
         else: out.append(f"{loc or 'body'}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(out)
 
+# %% ../nbs/16_serve.ipynb #3e06fa11h
 def _parse(model:type[BaseModel], body:bytes):
     "Validate a raw JSON body against `model` (pydantic's own JSON parser), as FastAPI would, errors included."
     if not body.strip(): raise RequestValidationError([{"loc": ("body",), "msg": "Field required", "type": "missing"}])
     try: return model.model_validate_json(body)
     except ValidationError as e: raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
 
+# %% ../nbs/16_serve.ipynb #3e06fa11i
 def _doc(model:type[BaseModel]) -> dict:
     "OpenAPI text for an endpoint that reads its body itself: the request schema, and the typed response."
     return dict(openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}},
@@ -333,16 +348,17 @@ def _info_routes(app:FastAPI, answers:Answers, registry:CollectorRegistry):
     async def info():
         return Info(model=answers.model, run_id=answers.run_id, checkpoint_sha256=pr.info.get("checkpoint_sha256", ""),
                     metrics=pr.info.get("metrics", {}), dataset={**pr.info.get("dataset", {}), "num_nodes": pr.num_nodes},
-                    class_names=pr.class_names, device=str(pr.proba.device),
+                    class_names=pr.class_names, device=str(pr.proba.device), threads=torch.get_num_threads(),
                     versions={"cora_gnn": cora_gnn.__version__, "torch": torch.__version__, **pr.info.get("versions", {}),
                               "python": ".".join(map(str, os.sys.version_info[:3]))})
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus():
         reg = registry
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: sum their files
             from prometheus_client import multiprocess
-            multiprocess.MultiProcessCollector(reg := CollectorRegistry())
+            reg = CollectorRegistry()
+            multiprocess.MultiProcessCollector(reg)
         return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
 
 # %% ../nbs/16_serve.ipynb #16e00006

@@ -26,6 +26,7 @@ def _weighted_pick(weights:torch.Tensor, order:torch.Tensor, starts:torch.Tensor
     u = lo[group] + torch.rand(len(group), generator=g, dtype=cum.dtype) * (hi - lo)[group]
     return order[torch.searchsorted(cum, u).clamp_max(len(order) - 1)]
 
+# %% ../nbs/02_synth.ipynb #e566ce36a
 def synthetic_graph(num_nodes:int=10_000, num_classes:int=7, num_features:int=128, avg_degree:float=4.0,
                     homophily:float=0.8, power:float=2.5, words_per_node:float=16.0, topic_share:float=0.5,
                     split:tuple=(0.1, 0.05, 0.1), seed:int=0) -> Data:
@@ -68,6 +69,7 @@ def synthetic_graph(num_nodes:int=10_000, num_classes:int=7, num_features:int=12
 class SyntheticError(UsageError):
     "Arguments that cannot make a synthetic graph."
 
+# %% ../nbs/02_synth.ipynb #ef66d86aa
 def _check(a:dict):
     bad = [f"{k} must be {what}, got {a[k]!r}" for k, ok, what in [
         ("num_nodes", lambda v: isinstance(v, int) and v >= 10, "an integer >= 10"),
@@ -80,6 +82,7 @@ def _check(a:dict):
         ("seed", lambda v: isinstance(v, int) and v >= 0, "a non-negative integer")] if not ok(a[k])]
     if bad: raise SyntheticError("; ".join(bad))
 
+# %% ../nbs/02_synth.ipynb #ef66d86ab
 def _split_masks(n:int, split:tuple, g:torch.Generator) -> dict:
     perm, out, start = torch.randperm(n, generator=g), {}, 0
     for name, frac in zip(("train_mask", "val_mask", "test_mask"), split):

@@ -19,11 +19,13 @@ TRACKING_MODES = ("disabled", "offline", "online")
 class TrackingError(UsageError):
     "A tracking mode that does not exist, or an online run without credentials."
 
+# %% ../nbs/08_tracking.ipynb #08331176a
 def check_tracking(mode:str) -> str:
     "`mode` if it is a tracking mode, else a `TrackingError` listing them."
     if mode not in TRACKING_MODES: raise TrackingError(f"tracking must be one of {', '.join(TRACKING_MODES)}, got {mode!r}")
     return mode
 
+# %% ../nbs/08_tracking.ipynb #08331176b
 class Tracker:
     "Tracking `disabled`: every call is accepted and nothing is recorded."
     mode, run_dir, run_id = "disabled", None, None
@@ -59,6 +61,7 @@ class WandbTracker(Tracker):
         if self.run is not None: self.run.finish(exit_code=1 if failed else 0)
         self.run = None
 
+# %% ../nbs/08_tracking.ipynb #aabc4139a
 def start_tracking(mode:str, out_dir:str|Path, config:dict, **kwargs) -> Tracker:
     "A `Tracker` for `mode`: `disabled` records nothing; `offline`/`online` start a W&B run under `out_dir`."
     if check_tracking(mode) == "disabled": return Tracker()
@@ -80,6 +83,7 @@ def _log_records(path:Path):
         if kind in (1, 4): yield pending; pending = b""  # FULL or LAST chunk: a record is complete
         elif kind == 0: pending = b""                   # zero padding
 
+# %% ../nbs/08_tracking.ipynb #11f209a2a
 def read_offline_run(run_dir:str|Path) -> dict:
     "The config, per-step history and summary of an offline W&B run directory, decoded with W&B's record schema."
     from wandb.proto import wandb_internal_pb2 as pb

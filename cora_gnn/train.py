@@ -117,6 +117,7 @@ def _fanouts(cfg:TrainConfig, model:nn.Module) -> tuple[int, ...]:
 class SamplerMissingError(ResourceError, ImportError):
     "Mini-batch training needs a neighbour sampler (pyg-lib or torch-sparse) that is not installed."
 
+# %% ../nbs/06_train.ipynb #90ccd5c4a
 def _neighbor_loader(cfg:TrainConfig, data:Data) -> NeighborLoader:
     "PyG's `NeighborLoader` over this rank's training nodes, or a `SamplerMissingError` with the install line."
     if not (torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE):

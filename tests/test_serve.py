@@ -1,4 +1,5 @@
 """The prediction service against a real uvicorn process on loopback (and TestClient where a fresh metrics registry is needed)."""
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
@@ -262,7 +263,8 @@ def test_a_failed_log_write_is_counted_and_not_acknowledged(predictor, tmp_path)
 
 
 def test_two_workers_share_metrics(start_server, cli_env, registry, tmp_path):
-    s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db", "--workers", "2", env={**cli_env, "PROMETHEUS_MULTIPROC_DIR": ""})
+    s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db", "--workers", "2", env={**{k: v for k, v in cli_env.items() if k != "CORA_GNN_THREADS"}, "PROMETHEUS_MULTIPROC_DIR": ""})
+    assert s.get("/info").json()["threads"] == max(1, os.cpu_count() // 2)  # no --threads: the cores shared out between the workers
     for i in range(20): assert s.post("/api/v1/predict", json={"index": i}).json()["logged"]
     text = s.get("/metrics").text
     total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()

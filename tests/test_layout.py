@@ -1,0 +1,76 @@
+"""The layout the code promises: one module per notebook, numbered in dependency order, no private names shared between
+modules, no long functions, and nothing generated or runtime in git."""
+import ast
+import json
+import re
+import subprocess
+
+import pytest
+from conftest import ROOT
+
+PKG = ROOT / "cora_gnn"
+NOTEBOOKS = sorted(p for p in (ROOT / "nbs").glob("[0-9][0-9]_*.ipynb"))
+
+
+def default_exp(nb) -> str:
+    "The module a notebook exports to (its `#| default_exp` line)."
+    for cell in json.loads(nb.read_text())["cells"]:
+        if m := re.search(r"^#\|\s*default_exp\s+(\S+)", "".join(cell["source"]), re.M): return m[1]
+    raise AssertionError(f"{nb.name} has no default_exp")
+
+
+ORDER = {nb.stem.split("_", 1)[1]: int(nb.stem.split("_", 1)[0]) for nb in NOTEBOOKS}
+
+
+def imports(module:str) -> list[tuple[str, list[str]]]:
+    "(imported cora_gnn module, names taken from it) for every import of the package in `module`."
+    out = []
+    for node in ast.walk(ast.parse((PKG / f"{module}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            name = node.module if node.level == 0 else f"cora_gnn.{node.module}"
+            if name.startswith("cora_gnn."): out.append((name.split(".")[1], [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            out += [(a.name.split(".")[1], []) for a in node.names if a.name.startswith("cora_gnn.")]
+    return out
+
+
+def test_one_module_per_notebook_with_the_same_stem():
+    assert NOTEBOOKS, "no library notebooks"
+    for nb in NOTEBOOKS: assert default_exp(nb) == nb.stem.split("_", 1)[1], nb.name
+    assert len(set(int(nb.stem[:2]) for nb in NOTEBOOKS)) == len(NOTEBOOKS), "two notebooks share a number"
+    modules = {p.stem for p in PKG.glob("*.py") if not p.stem.startswith("_")}
+    assert modules == set(ORDER), modules ^ set(ORDER)
+
+
+@pytest.mark.parametrize("module", sorted(ORDER))
+def test_no_module_imports_a_later_one_or_a_private_name(module):
+    for imported, names in imports(module):
+        assert imported in ORDER, (module, imported)
+        assert ORDER[imported] < ORDER[module], f"{module} ({ORDER[module]:02d}) imports the later {imported} ({ORDER[imported]:02d})"
+        private = [n for n in names if n.startswith("_")]
+        assert not private, f"{module} imports private names {private} from {imported}"
+
+
+def test_the_import_checks_can_fail(tmp_path, monkeypatch):
+    "The checks above read real imports: a module importing a later one and a private name is caught."
+    bad = PKG / "config.py"
+    monkeypatch.setattr("test_layout.PKG", tmp_path)
+    (tmp_path / "config.py").write_text(bad.read_text() + "\nfrom cora_gnn.serve import _Guard\n")
+    with pytest.raises(AssertionError, match="imports the later serve"):
+        test_no_module_imports_a_later_one_or_a_private_name("config")
+
+
+def test_functions_stay_short():
+    "No function or method of the package runs over 60 lines."
+    long = []
+    for path in PKG.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60:
+                long.append(f"{path.name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long
+
+
+def test_git_holds_no_generated_or_runtime_files():
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    junk = [f for f in files if re.search(r"\.(db|sqlite3?|db-wal|db-shm|pt|html)$|(^|/)(runs|_proc|_docs|build|wandb)/", f)]
+    assert not junk, junk
