@@ -6,7 +6,7 @@ first on PYTHONPATH), side by side.
     python benchmarks/startup.py                      # this checkout
     python benchmarks/startup.py --compare f89a594    # this checkout next to the package at f89a594
 
-Each row is the median of --repeats fresh processes. Memory is VmRSS from /proc (Linux). A GCN is trained once on Cora
+Each row is the median of --repeats fresh processes, the versions taking turns. Memory is VmRSS from /proc (Linux). A GCN is trained once on Cora
 (or --checkpoint is used) and served by every version, so only the code differs.
 """
 import argparse
@@ -68,13 +68,16 @@ def serve_cost(env:dict, checkpoint:Path, tmp:Path) -> tuple[float, float]:
         proc.wait(30)
 
 
-def measure(label:str, env:dict, checkpoint:Path, tmp:Path, repeats:int) -> dict:
-    "Median import and start-up costs of one version of the package."
-    imports = [import_cost(env) for _ in range(repeats)]
-    starts = [serve_cost(env, checkpoint, tmp) for _ in range(repeats)]
-    med = lambda xs: statistics.median(xs)
-    return dict(version=label, module=imports[0][2], import_s=med(i[0] for i in imports), import_rss_mib=med(i[1] for i in imports),
-                ready_s=med(s[0] for s in starts), serve_rss_mib=med(s[1] for s in starts))
+def measure(versions:list, checkpoint:Path, tmp:Path, repeats:int) -> list[dict]:
+    "Median import and start-up costs of each (label, environment) version, measured in interleaved rounds (drift hits all alike)."
+    got = {label: ([], []) for label, _ in versions}
+    for _ in range(repeats):
+        for label, env in versions:
+            got[label][0].append(import_cost(env))
+            got[label][1].append(serve_cost(env, checkpoint, tmp))
+    med = statistics.median
+    return [dict(version=label, module=imports[0][2], import_s=med(i[0] for i in imports), import_rss_mib=med(i[1] for i in imports),
+                 ready_s=med(s[0] for s in starts), serve_rss_mib=med(s[1] for s in starts)) for label, (imports, starts) in got.items()]
 
 
 def main():
@@ -96,7 +99,7 @@ def main():
         tree = tmp / "compare"
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.compare], cwd=ROOT, check=True, capture_output=True)
         versions.append((args.compare, {**env, "PYTHONPATH": str(tree)}))
-    try: rows = [measure(label, e, ckpt, tmp, args.repeats) for label, e in versions]
+    try: rows = measure(versions, ckpt, tmp, args.repeats)
     finally:
         if args.compare: subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "compare")], cwd=ROOT, capture_output=True)
     print(f"cora-gnn serve start-up, median of {args.repeats} fresh processes (GCN on Cora, one thread)\n")
