@@ -8,7 +8,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/tracking.html.md"""
 __all__ = ['TRACKING_MODES', 'TrackingError', 'check_tracking', 'Tracker', 'WandbTracker', 'start_tracking', 'read_offline_run']
 
 # %% ../nbs/08_tracking.ipynb #940f5143
-import json, os
+import json, os, time
 from pathlib import Path
 
 from .config import ResourceError, UsageError
@@ -84,16 +84,33 @@ def _log_records(path:Path):
         elif kind == 0: pending = b""                   # zero padding
 
 # %% ../nbs/08_tracking.ipynb #11f209a2a
-def read_offline_run(run_dir:str|Path) -> dict:
-    "The config, per-step history and summary of an offline W&B run directory, decoded with W&B's record schema."
+def _records(path:Path) -> list:
+    "The records of the W&B run file at `path`, decoded with W&B's protobuf schema."
     from wandb.proto import wandb_internal_pb2 as pb
+    out = []
+    for data in _log_records(path):
+        out.append(pb.Record())
+        out[-1].ParseFromString(data)
+    return out
+
+# %% ../nbs/08_tracking.ipynb #11f209a2aa
+def _finished_records(path:Path, timeout:float) -> list:
+    "The records of the run file at `path` once it holds the run's `exit` record (W&B's service can still be writing when `finish` returns)."
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = _records(path)
+        if any(r.WhichOneof("record_type") == "exit" for r in recs): return recs
+        if time.monotonic() > deadline: raise ResourceError(f"{path} has no exit record after {timeout} s: the run is still running, or was killed")
+        time.sleep(0.1)
+
+# %% ../nbs/08_tracking.ipynb #11f209a2ab
+def read_offline_run(run_dir:str|Path, timeout:float=30.0) -> dict:
+    "The config, per-step history and summary of a finished offline W&B run, waiting up to `timeout` s for W&B to write it."
     files = list(Path(run_dir).glob("run-*.wandb"))
     if not files: raise ResourceError(f"no W&B run file (run-*.wandb) in {run_dir}")
     items = lambda xs: {x.key or "/".join(x.nested_key): json.loads(x.value_json) for x in xs}
     config, history, summary = {}, [], {}
-    for data in _log_records(files[0]):
-        rec = pb.Record()
-        rec.ParseFromString(data)
+    for rec in _finished_records(files[0], timeout):
         kind = rec.WhichOneof("record_type")
         if kind == "history": history.append(items(rec.history.item))
         elif kind == "summary": summary.update(items(rec.summary.update))
