@@ -122,7 +122,7 @@ def _neighbor_loader(cfg:TrainConfig, data:Data) -> NeighborLoader:
     "PyG's `NeighborLoader` over this rank's training nodes, or a `SamplerMissingError` with the install line."
     if not (torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE):
         raise SamplerMissingError("mini-batch training samples neighbours with pyg-lib or torch-sparse, and neither is installed: "
-                                  "pip install --no-build-isolation torch-scatter torch-sparse")
+                                  "bash scripts/sampler.sh in the project's environment (it builds the `sampler` extra, torch-scatter and torch-sparse, with g++)")
     with warnings.catch_warnings():  # "install pyg-lib": it has no wheels for this torch; torch-sparse samples the same way
         warnings.filterwarnings("ignore", "Using 'NeighborSampler' without a 'pyg-lib'")
         return NeighborLoader(data, num_neighbors=list(cfg.fanouts), input_nodes=_shard(data.train_mask, equal=True),

@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# The project's test command (README): notebooks clean and exported in sync, lint, notebook tests, pytest, coverage.
-# Run from the repository root inside the project's environment (after `pip install -e ".[dev]"`).
+# The project's test command, run from anywhere:  bash scripts/test.sh
+# Installs what the suite needs where it is missing: .venv with the dev extra, PyG's neighbour sampler (built from
+# source: needs g++; scripts/sampler.sh), and the load generators wrk and hey (Debian: apt-get install wrk hey; installed
+# here when run as root). Then: notebooks clean and exported in sync, lint, notebook tests, pytest, coverage.
+# .ci/run calls it on a fresh machine.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export WANDB_MODE="${WANDB_MODE:-disabled}"   # tracking never needs an account or the network in tests
+. "$(dirname "$0")/env.sh"
+cd "$ROOT"
+export WANDB_MODE=disabled   # tracking never needs an account or the network in tests
 
-echo "== notebooks clean and exported in sync"
+step "environment: $ROOT/.venv (with the dev extra)"
+venv dev
+step "neighbour sampler (mini-batch training)"
+bash scripts/sampler.sh
+step "load generators for the service benchmark: wrk, hey"
+if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk hey >/dev/null
+  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq wrk hey >/dev/null
+  else die "tests/test_benchmarks.py loads the service with wrk and hey: apt-get install wrk hey (as root), then rerun"; fi
+fi
+echo "wrk: $(command -v wrk); hey: $(command -v hey)"
+if [ -z "${CORA_GNN_DATA_MIRROR:-}" ]; then   # the tests read a local mirror: fetch (and verify) it once
+  python -c 'from cora_gnn.data import fetch_raw; [fetch_raw(n, root="data/mirror") for n in ("Cora", "CiteSeer")]'
+  export CORA_GNN_DATA_MIRROR="$ROOT/data/mirror"
+fi
+echo "data mirror: $CORA_GNN_DATA_MIRROR"
+
+step "notebooks clean and exported in sync"
 nbdev-clean
 nbdev-export
 if [ -n "$(git status --porcelain -- nbs cora_gnn)" ]; then
@@ -15,17 +36,18 @@ if [ -n "$(git status --porcelain -- nbs cora_gnn)" ]; then
   exit 1
 fi
 
-echo "== ruff"
+step "ruff"
 ruff check cora_gnn tests benchmarks
 
-echo "== notebook tests (nbdev-test)"
+step "notebook tests (nbdev-test)"
 coverage erase
 coverage run --parallel-mode "$(command -v nbdev-test)" --n-workers 0 --timing
 
-echo "== pytest"
+step "pytest"
 coverage run --parallel-mode -m pytest
 
-echo "== coverage of cora_gnn (notebook tests + pytest)"
+step "coverage of cora_gnn (notebook tests + pytest)"
 coverage combine -q
 coverage json -q -o build/coverage.json   # the Report page of the site reads it (scripts/site.sh)
 coverage report --fail-under=90
+step "passed"

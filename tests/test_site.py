@@ -1,5 +1,6 @@
 """The report site up to the render: scripts/site.sh with small sizes, then the processed pages in _proc/."""
 import json
+import re
 import shutil
 import subprocess
 
@@ -9,7 +10,7 @@ PROC = ROOT / "_proc"
 LIBRARY = sorted(p.name for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 RESULTS = {"train": "Training run", "sweep": "Hyperparameter sweep", "drift": "Drift and robustness",
            "scaling": "Scaling mini-batch training", "service": "Service", "report": "Report"}
-PAGES = ["architecture.qmd", "scaling.qmd"]
+PAGES = ["architecture.qmd", "scaling.qmd", "guide.qmd", "measurements.qmd"]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,19 @@ def test_front_matter_titles(site):
     assert front_matter(PROC / "14_drift.ipynb")["title"] == "Drift"
     for stem, title in RESULTS.items():
         assert front_matter(PROC / "results" / f"{stem}.ipynb")["title"] == title
+
+
+def test_home_page_shows_the_readme_with_links_to_site_pages(site):
+    readme = (ROOT / "README.md").read_text()
+    description = readme.split("\n> ", 1)[1].split("\n", 1)[0]
+    assert front_matter(PROC / "index.ipynb")["description"] == description
+    shown = "".join("".join(o.get("text", "")) for c in cells(PROC / "index.ipynb") for o in c.get("outputs", []))
+    quick = readme[readme.index("## Quick start"):readme.index("## Use")]
+    assert quick in shown  # the README's sections, not a hand-kept copy
+    links = re.findall(r"\]\(([^)#]+)", shown)
+    local = [link for link in links if "://" not in link]
+    assert "guide.qmd" in local and "measurements.qmd" in local and "cora-gnn.github.io" not in shown
+    for link in local: assert (PROC / link).is_file(), link
 
 
 def test_no_directives_or_hidden_plumbing_on_pages(site):

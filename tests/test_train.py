@@ -1,11 +1,13 @@
 import pytest
 import torch
+import torch_geometric.typing as pyg_typing
+from conftest import ROOT
 
 from cora_gnn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cora_gnn.models import MODELS, TrainConfig
 from cora_gnn.runs import save_run
 from cora_gnn.synth import random_graph
-from cora_gnn.train import fit, predict_proba
+from cora_gnn.train import SamplerMissingError, fit, predict_proba
 
 QUICK = {"gcnii": {"layers": 4, "epochs": 20}, "gat": {"epochs": 20}, "appnp": {"epochs": 20}}
 
@@ -91,3 +93,11 @@ def test_tampered_weights_and_mismatched_data(saved, tmp_path):
         load_checkpoint(saved, random_graph(num_features=9, num_classes=3))
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_minibatch_training_without_a_sampler_says_how_to_install_it(cora, monkeypatch):
+    monkeypatch.setattr(pyg_typing, "WITH_PYG_LIB", False)
+    monkeypatch.setattr(pyg_typing, "WITH_TORCH_SPARSE", False)
+    with pytest.raises(SamplerMissingError, match="bash scripts/sampler.sh") as e:
+        fit(TrainConfig("sage", epochs=1, batch_size=64), cora, progress=False)
+    assert isinstance(e.value, ImportError) and (ROOT / "scripts" / "sampler.sh").is_file()
