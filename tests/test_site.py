@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 from conftest import ROOT
 PROC = ROOT / "_proc"
 LIBRARY = sorted(p.name for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
@@ -28,8 +29,7 @@ def cells(path):
 def front_matter(path):
     first = cells(path)[0]
     assert first["cell_type"] == "raw", path
-    text = "".join(first["source"])
-    return {k.strip(): v.strip().strip('"') for k, _, v in (line.partition(":") for line in text.splitlines()[1:-1])}
+    return yaml.safe_load("".join(first["source"]).strip().strip("-"))
 
 
 def test_every_page_is_processed(site):
