@@ -47,6 +47,36 @@ def test_front_matter_titles(site):
         assert front_matter(PROC / "results" / f"{stem}.ipynb")["title"] == title
 
 
+def _sources():
+    "Each source notebook with its processed page."
+    nbs = ROOT / "nbs"
+    yield nbs / "index.ipynb", PROC / "index.ipynb"
+    for name in LIBRARY: yield nbs / name, PROC / name
+    for src in [*(nbs / "pipelines").glob("*.ipynb"), *(nbs / "_pages").glob("*.ipynb")]: yield src, PROC / "results" / src.name
+
+
+def _plain_words(line, n=6):
+    "The first `n` consecutive words of `line` that nbdev's processor leaves alone (no code, links or markup), if any."
+    words = line.split()
+    for i in range(len(words) - n + 1):
+        run = words[i:i + n]
+        if all(re.fullmatch(r"[A-Za-z0-9,.;:'()%-]+", w) for w in run): return " ".join(run)
+
+
+def test_every_page_keeps_its_text(site):
+    "The title cell holds only the title and description (the processor drops it), and every other text cell reaches the page."
+    checked = 0
+    for src, proc in _sources():
+        md = [c for c in cells(src) if c["cell_type"] == "markdown"]
+        title = [line for line in "".join(md[0]["source"]).splitlines() if line.strip()]
+        assert title[0].startswith("# ") and all(line.startswith("> ") for line in title[1:]), (src.name, title)
+        page = " ".join("".join(c["source"]) for c in cells(proc) if c["cell_type"] == "markdown")
+        for c in md[1:]:
+            words = next(filter(None, map(_plain_words, "".join(c["source"]).splitlines())), None)
+            if words: checked += 1; assert words in page, (src.name, words)
+    assert checked > 100, checked
+
+
 def test_home_page_shows_the_readme_with_links_to_site_pages(site):
     readme = (ROOT / "README.md").read_text()
     description = readme.split("\n> ", 1)[1].split("\n", 1)[0]
