@@ -43,7 +43,7 @@ def test_every_command_block_runs_as_written(tmp_path, env):
     runs = tmp_path / "runs"
     for run in ("gat", "gcn-50", "sage-20k", "gcn-s0"): assert (runs / run / "run.json").is_file(), run
     assert json.loads((runs / "promoted.json").read_text())["run"] == "gat"
-    assert json.loads((runs / "gcn-50" / "run.json").read_text())["config"]["epochs"] == 50
+    assert json.loads((runs / "gcn-50" / "run.json").read_text())["params"]["epochs"] == 50
 
 
 def _wait_for(path, text, proc, timeout):
