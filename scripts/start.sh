@@ -19,15 +19,14 @@ venv
 step "training run: $RUN"
 if [ -f "$RUN/run.json" ] && [ -f "$RUN/checkpoint.pt" ]; then echo "reusing it (delete the folder to train again)"
 else cora-gnn train --model gcn --dataset Cora --out "$RUN"; fi
-if [ ! -f "$CORA_GNN_RUNS/promoted.json" ]; then cora-gnn promote gcn; fi
-cora-gnn runs
+if [ ! -f "$CORA_GNN_RUNS/promoted.json" ]; then cora-gnn promote gcn; fi   # runs.PROMOTED: a run promoted before stays served
 
 step "service: http://127.0.0.1:$PORT"
 cora-gnn serve --host 127.0.0.1 --port "$PORT" &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server"' INT TERM
-python - "$PORT" "$server" <<'PY' || { wait "$server"; exit 1; }
-import os, sys, time, urllib.request
+served=$(python - "$PORT" "$server" <<'PY') || { wait "$server"; exit 1; }
+import json, os, sys, time, urllib.request
 port, pid = sys.argv[1:]
 for _ in range(600):
     try: urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2); break
@@ -35,16 +34,17 @@ for _ in range(600):
     try: os.kill(int(pid), 0)
     except OSError: sys.exit("error: the service stopped before it was ready (its log is above)")
 else: sys.exit("error: the service was not ready after 2 minutes")
+print(json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=5))["run_id"])  # the run it serves
 PY
 cat <<MSG
 
-cora-gnn is serving the promoted run on http://127.0.0.1:$PORT  (Ctrl-C stops it)
+cora-gnn is serving the run $served on http://127.0.0.1:$PORT  (Ctrl-C stops it)
   API docs:      http://127.0.0.1:$PORT/docs
   a paper of the graph (node 0):
     curl -s http://127.0.0.1:$PORT/api/v1/predict -H 'content-type: application/json' -d '{"index": 0}'
   a new paper (its word ids and the papers it cites):
     curl -s http://127.0.0.1:$PORT/api/v1/predict/paper -H 'content-type: application/json' -d '{"words": [19, 81, 507], "cites": [0, 8]}'
-  the run:            $RUN (metrics.json, history.csv, checkpoint.pt, run.json)
+  the run:            $CORA_GNN_RUNS/$served (metrics.json, history.csv, checkpoint.pt, run.json)
   the prediction log: ${CORA_GNN_LOG_DB:-$CORA_GNN_RUNS/predictions.db} (SQLite, table predictions)
   metrics:            http://127.0.0.1:$PORT/metrics
 MSG

@@ -15,9 +15,9 @@ step "neighbour sampler (mini-batch training)"
 bash scripts/sampler.sh
 step "load generators for the service benchmark: wrk, hey"
 if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk hey >/dev/null
-  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq wrk hey >/dev/null
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"
   else die "tests/test_benchmarks.py loads the service with wrk and hey: apt-get install wrk hey (as root), then rerun"; fi
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk hey >/dev/null
 fi
 echo "wrk: $(command -v wrk); hey: $(command -v hey)"
 if [ -z "${CORA_GNN_DATA_MIRROR:-}" ]; then   # the tests read a local mirror: fetch (and verify) it once

@@ -11,6 +11,8 @@ import time
 
 from conftest import BIN, ROOT
 
+from cora_gnn.runs import list_runs
+
 README = (ROOT / "README.md").read_text()
 NOT_RUN = {  # the README's commands this test does not run as a step, with the reason
     "bash scripts/start.sh": "it serves until stopped: test_start_script_trains_promotes_serves_and_reuses runs it",
@@ -42,7 +44,7 @@ def test_every_command_block_runs_as_written(tmp_path, env):
     assert not failed, "\n\n".join(failed)
     runs = tmp_path / "runs"
     for run in ("gat", "gcn-50", "sage-20k", "gcn-s0"): assert (runs / run / "run.json").is_file(), run
-    assert json.loads((runs / "promoted.json").read_text())["run"] == "gat"
+    assert list_runs(runs).query("promoted").run.tolist() == ["gat"]
     assert json.loads((runs / "gcn-50" / "run.json").read_text())["params"]["epochs"] == 50
 
 
@@ -75,7 +77,7 @@ def test_start_script_trains_promotes_serves_and_reuses(tmp_path, env, free_port
         proc = _start(env, log)
         try:
             out = _wait_for(log, "Ctrl-C stops it", proc, timeout=600)
-            assert "Ctrl-C stops it" in out, out[-3000:]
+            assert f"serving the run gcn on http://127.0.0.1:{port}" in out, out[-3000:]
             curls = [line.strip() for line in out.splitlines() if line.strip().startswith("curl ")]
             assert len(curls) == 2 and all(f"127.0.0.1:{port}" in c for c in curls), out
             node, paper = (json.loads(subprocess.run(c, shell=True, capture_output=True, text=True, timeout=30).stdout) for c in curls)
@@ -83,4 +85,4 @@ def test_start_script_trains_promotes_serves_and_reuses(tmp_path, env, free_port
         assert node["predictions"][0]["index"] == 0 and node["logged"] and node["run_id"] == "gcn", node
         assert paper["predictions"][0]["class_name"] in cora.class_names and paper["logged"], paper
         assert ("reusing it" in out) == (attempt == "again"), out[-3000:]
-    assert json.loads((tmp_path / "runs" / "promoted.json").read_text())["run"] == "gcn"
+    assert list_runs(tmp_path / "runs").query("promoted").run.tolist() == ["gcn"]
