@@ -81,6 +81,15 @@ def wrk(url, path, bodies, concurrency, duration, tmp):
                 errors=(int(bad.group(1)) if bad else 0) + (1 if errs else 0))
 
 
+def drain(url, body, fast=0.25):
+    "Wait until the service has worked off what the last wrk row left queued: one request answered within `fast` s."
+    for _ in range(200):
+        t = time.perf_counter()
+        httpx.post(url, json=body, timeout=120).raise_for_status()
+        if time.perf_counter() - t < fast: return
+    sys.exit(f"{url} stayed slower than {fast} s per request after 200 tries")
+
+
 def hey(url, body, rate, duration, tmp):
     "Latency at a fixed total `rate`: hey workers (one per 500 req/s) each throttled to its share of the rate."
     workers = max(1, rate // 500)
@@ -88,7 +97,10 @@ def hey(url, body, rate, duration, tmp):
     f.write_text(json.dumps(body))
     out = subprocess.run(["hey", "-z", f"{duration}s", "-c", str(workers), "-q", str(rate / workers), "-m", "POST",
                           "-T", "application/json", "-D", str(f), url], capture_output=True, text=True, timeout=duration + 60).stdout
-    def ms(pct): return float(re.search(rf"^\s+{pct}%+ in ([\d.]+) secs", out, re.M).group(1)) * 1e3
+    def ms(pct):
+        m = re.search(rf"^\s+{pct}%+ in ([\d.]+) secs", out, re.M)
+        if not m: sys.exit(f"hey printed no {pct}th percentile (too few responses: its table needs many):\n{out}")
+        return float(m.group(1)) * 1e3
     codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
     return dict(rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), p50=ms(50), p99=ms(99),
                 errors=sum(int(n) for c, n in codes.items() if c != "200"))
@@ -147,6 +159,7 @@ def main(argv=None):
         if shutil.which("hey"):
             print("\n| endpoint | target req/s | achieved req/s | p50 (ms) | p99 (ms) | errors |\n|---|---|---|---|---|---|")
             for path, body, rate in (("/api/v1/predict", nodes[0], args.node_rate), ("/api/v1/predict/paper", papers[0], args.paper_rate)):
+                drain(f"http://127.0.0.1:{ours}{path}", body)
                 h = hey(f"http://127.0.0.1:{ours}{path}", body, rate, args.duration, tmp)
                 print(f"| {path} | {rate} | {h['rps']:.0f} | {h['p50']:.2f} | {h['p99']:.2f} | {h['errors']} |", flush=True)
                 fixed.append(dict(endpoint=path, rate=rate, **h))
