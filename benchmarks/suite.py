@@ -1,5 +1,5 @@
 """The whole benchmark suite in one command: accuracy per model, training speed against PyG-example models, inference
-variants, threads, and the service under load. Runs each benchmark script (their own tables stream by), keeps their
+variants, threads, explainers, and the service under load. Runs each benchmark script (their own tables stream by), keeps their
 JSON in --out, then prints one summary table.
 
     python benchmarks/suite.py                # full sizes: 10 seeds, 5 s per load row (about an hour on 2 cores)
@@ -49,6 +49,10 @@ def summary(res) -> list[tuple[str, str]]:
                          f"{'busy' if best['busy'] else 'idle'} machine: {best['seconds']:.2f} s"))
             rows.append((f"{m} 200 epochs, slowest thread setting", f"{worst['threads']} threads, {worst['policy']}, "
                          f"{'busy' if worst['busy'] else 'idle'} machine: {worst['seconds']:.2f} s"))
+    if ex := res.get("explain"):
+        for r in ex["rows"]:
+            rows.append((f"{ex['model']} explanation, {r['explainer']} ({ex['nodes']} nodes)", f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
+                         f"drop without the top items {r['drop']:.3f} (random {r['random_drop']:.3f})"))
     if sl := res.get("serve_load"):
         for r in sl["rows"]:
             rows.append((f"{r['endpoint']} at {r['concurrency']} connections",
@@ -69,7 +73,8 @@ def main(argv=None):
     res = {"accuracy": run("accuracy", out, "--seeds", 2 if q else 10, *(["--models", "gcn", "sgc"] if q else [])),
            "speed": run("speed", out, "--seeds", 2 if q else 10, *(["--models", "gcn"] if q else [])),
            "inference": run("inference", out, "--reps", 20 if q else 200, "--rounds", 2 if q else 5),
-           "threads": run("threads", out, "--runs", 1 if q else 3, *(["--models", "gcn"] if q else []))}
+           "threads": run("threads", out, "--runs", 1 if q else 3, *(["--models", "gcn"] if q else [])),
+           "explain": run("explain", out, "--nodes", 10 if q else 100, *(["--gnn-epochs", 20] if q else []))}
     if shutil.which("wrk"): res["serve_load"] = run("serve_load", out, "--duration", 2 if q else 5)
     else: print("\nwrk is not on PATH: no service rows (apt-get install wrk hey)")
     print("\n== summary\n\n| benchmark | result |\n|---|---|")

@@ -6,7 +6,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/plots.html.md"""
 
 # %% auto #0
 __all__ = ['plot_history', 'confusion', 'plot_confusion', 'project_2d', 'plot_embedding', 'run_figures', 'plot_robustness',
-           'plot_features', 'plot_scaling', 'plot_flame']
+           'plot_features', 'plot_scaling', 'plot_flame', 'plot_explanation']
 
 # %% ../nbs/09_plots.ipynb #e2a0c49f
 import zlib
@@ -148,4 +148,46 @@ def plot_flame(prof, width:float=11, min_label:float=0.04):
         ax.barh(y, w, left=x, height=0.9, color=plt.cm.tab20(zlib.crc32(e.name.encode()) % 20), edgecolor="white", linewidth=0.2)
         if w > min_label * total / 1e3: ax.text(x + w / 2, y, e.name.removeprefix("aten::"), ha="center", va="center", fontsize=6, clip_on=True)
     ax.set(xlabel="milliseconds", ylabel="call depth", xlim=(0, total / 1e3))
+    return fig
+
+# %% ../nbs/09_plots.ipynb #9a11000b
+def _radial(rings:dict) -> dict:
+    "Positions of the nodes in `rings` ({distance: [nodes]}): ring `d` at radius `d`, its nodes evenly spaced."
+    return {n: (d * np.cos(2 * np.pi * k / len(ns) + d), d * np.sin(2 * np.pi * k / len(ns) + d))
+            for d, ns in rings.items() for k, n in enumerate(ns)}
+
+# %% ../nbs/09_plots.ipynb #9a11000c
+def plot_explanation(e) -> plt.Figure:
+    "An explanation's top words (bars) and top papers on their paths to the explained paper (rings by distance)."
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw=dict(width_ratios=[1, 1.5]))
+    words = e.words[::-1]
+    left.barh([str(w["word"]) for w in words], [w["attribution"] for w in words],
+              color=["tab:green" if w["attribution"] > 0 else "tab:red" for w in words])
+    left.set(xlabel="attribution", ylabel="word id", title="top words")
+    dist, edges = {}, set()
+    for p in e.papers:
+        for d, n in enumerate(reversed(p["path"])): dist.setdefault(n, d)
+        edges |= set(zip(p["path"], p["path"][1:]))
+    target = e.papers[0]["path"][-1] if e.papers else e.index
+    dist.setdefault(target, 0)
+    rings = {}
+    for n, d in sorted(dist.items(), key=lambda kv: (kv[1], -1 if kv[0] is None else kv[0])): rings.setdefault(d, []).append(n)
+    pos, top = _radial(rings), {p["index"]: p for p in e.papers}
+    for a, b in edges: right.plot(*zip(pos[a], pos[b]), color="lightgrey", lw=1, zorder=1)
+    size = max((abs(p["attribution"]) for p in e.papers), default=1) or 1
+    cmap = plt.get_cmap("tab10")
+    for n, (x, y) in pos.items():
+        p = top.get(n)
+        if n == target: right.scatter(x, y, s=400, marker="*", color=cmap(e.class_id % 10), edgecolor="black", zorder=3)
+        elif p: right.scatter(x, y, s=60 + 400 * abs(p["attribution"]) / size, color=cmap(p["class_id"] % 10), zorder=2,
+                              edgecolor="black" if p["attribution"] > 0 else "red", linestyle="-" if p["attribution"] > 0 else "--")
+        else: right.scatter(x, y, s=20, color="lightgrey", zorder=2)
+        right.annotate("new" if n is None else str(n), (x, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=8)
+    classes = {e.class_id: e.class_name, **{p["class_id"]: p["class_name"] for p in e.papers}}
+    right.legend(handles=[plt.Line2D([], [], marker="o", ls="", color=cmap(c % 10), label=name) for c, name in sorted(classes.items())],
+                 fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    right.set(title="top papers, in rings by hops", aspect="equal")
+    fig.suptitle(f"{'a new paper' if e.index is None else f'node {e.index}'}: {e.class_name} ({e.confidence:.2f})")
+    right.axis("off")
+    fig.tight_layout()
     return fig

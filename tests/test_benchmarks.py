@@ -13,6 +13,7 @@ def test_suite_quick(cli_env, tmp_path):
     summary = r.stdout.split("== summary", 1)[1]
     for row in ["gcn test accuracy, 2 seeds", "gcn fit time / PyG example", "gcn full graph inference, cached",
                 "gcn new paper inference, k-hop", "appnp new paper inference, onnx", "gcn 200 epochs, fastest thread setting",
+                "gcn explanation, saliency (10 nodes)", "gcn explanation, gnnexplainer (10 nodes)",
                 "/api/v1/predict at 16 connections", "/api/v1/predict at 1000 req/s", "/api/v1/predict/paper at 200 req/s"]:
         assert f"| {row}" in summary, row
     assert "gcn new paper inference, cached" not in summary  # nothing cached survives a new paper: no such row
@@ -21,5 +22,8 @@ def test_suite_quick(cli_env, tmp_path):
     assert {(r["model"], r["path"]) for r in inference} == {(m, p) for m in ("gcn", "appnp") for p in ("full graph", "new paper")}
     # every variant agrees with eager PyTorch on the class of nearly every node (int8 changes APPNP's a little)
     assert all(r["same"] >= 0.9 for r in inference), [(r["variant"], r["same"]) for r in inference]
+    explain = {r["explainer"]: r for r in json.loads((tmp_path / "explain.json").read_text())["rows"]}
+    assert explain["captum-ig"]["cosine_vs_ig"] > 0.99, explain  # cora_gnn's batched integrated gradients are Captum's
+    assert all(explain[m]["drop"] > explain[m]["random_drop"] for m in ("saliency", "ig")), explain
     load = json.loads((tmp_path / "serve_load.json").read_text())
     assert all(row["ours"]["errors"] == 0 for row in load["rows"]) and len(load["fixed_rate"]) == 2

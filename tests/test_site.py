@@ -42,7 +42,7 @@ def test_every_page_is_processed(site):
 
 def test_front_matter_titles(site):
     assert front_matter(PROC / "index.ipynb")["title"] == "cora-gnn"
-    assert front_matter(PROC / "14_drift.ipynb")["title"] == "Drift"
+    assert front_matter(PROC / "15_drift.ipynb")["title"] == "Drift"
     for stem, title in RESULTS.items():
         assert front_matter(PROC / "results" / f"{stem}.ipynb")["title"] == title
 
