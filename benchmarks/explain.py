@@ -45,7 +45,8 @@ def pyg_explainer(name, model, epochs):
     algo = {"captum-saliency": lambda: CaptumExplainer("Saliency"),
             "captum-ig": lambda: CaptumExplainer("IntegratedGradients", n_steps=32, method="riemann_middle"),
             "gnnexplainer": lambda: GNNExplainer(epochs=epochs)}[name]()
-    return Explainer(LogProbs(model), algo, explanation_type="phenomenon", node_mask_type="attributes", edge_mask_type=None,
+    # in eval mode: Explainer puts the model back in the mode it found it in, and a new module is in training mode (dropout)
+    return Explainer(LogProbs(model).eval(), algo, explanation_type="phenomenon", node_mask_type="attributes", edge_mask_type=None,
                      model_config=dict(mode="multiclass_classification", task_level="node", return_type="log_probs"))
 
 
@@ -85,6 +86,7 @@ def main(argv=None):
             e = describe(pr, g, a, name, started=t0)
             times.append(e.seconds * 1e3); drops.append(e.fidelity["drop"]); rand.append(e.fidelity["random_drop"])
             if ref: cos.append(float(nn.functional.cosine_similarity(a.flatten(), ref[i].flatten(), dim=0)))
+        if pr.model.training: raise SystemExit(f"{name} left the model in training mode: its numbers and those after it are off")
         row = dict(explainer=name, p50=float(np.percentile(times, 50)), p99=float(np.percentile(times, 99)), drop=float(np.mean(drops)),
                    random_drop=float(np.mean(rand)), cosine_vs_ig=float(np.mean(cos)) if cos else None)
         rows.append(row)
