@@ -78,9 +78,8 @@ class Explanation:
     def to_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/13_explain.ipynb #13e00013
-def _top_papers(pr:Predictor, g:Neighbourhood, score:torch.Tensor, dist:torch.Tensor, nxt:torch.Tensor, top:int) -> list[dict]:
-    "The `top` papers of `g` by `score` (one per row), with their class, distance `dist` and path (along `nxt`) to the explained paper."
-    rows = torch.where(dist > 0, score, -torch.inf).argsort(descending=True)[:min(top, int((dist > 0).sum()))].tolist()
+def _papers(pr:Predictor, g:Neighbourhood, rows:list[int], score:torch.Tensor, dist:torch.Tensor, nxt:torch.Tensor) -> list[dict]:
+    "The papers at `rows` of `g`, with their class, `score`, distance `dist` and path (along `nxt`) to the explained paper."
     def path(r):
         out = [r]
         while out[-1] != g.target: out.append(int(nxt[out[-1]]))
@@ -90,25 +89,27 @@ def _top_papers(pr:Predictor, g:Neighbourhood, score:torch.Tensor, dist:torch.Te
     return [paper(r) for r in rows]
 
 # %% ../nbs/13_explain.ipynb #13e00014
-def _fidelity(pr:Predictor, g:Neighbourhood, c:int, p0:float, words:list[dict], papers:list[dict], dist:torch.Tensor, remove:int, seed:int=0) -> dict:
-    "The fall in the prediction without the `remove` top words and papers, and without as many random ones."
-    row = {int(n): r for r, n in enumerate(g.nodes.tolist())}
-    top_w, top_r = [w["word"] for w in words[:remove]], [row[p["index"]] for p in papers[:remove]]
+def _fidelity(pr:Predictor, g:Neighbourhood, c:int, p0:float, top_w:list[int], top_r:list[int], dist:torch.Tensor, seed:int=0) -> dict:
+    "The fall in the prediction without the words `top_w` and the papers at rows `top_r`, and without as many random ones."
     rng, present = random.Random(seed), (g.x[g.target] > 0).nonzero().view(-1).tolist()
     p1 = without(pr.model, g, c, top_w, top_r)
     p2 = without(pr.model, g, c, rng.sample(present, len(top_w)), rng.sample((dist > 0).nonzero().view(-1).tolist(), len(top_r)))
     return dict(words_removed=len(top_w), papers_removed=len(top_r), confidence_without=p1, drop=p0 - p1, random_drop=p0 - p2)
 
 # %% ../nbs/13_explain.ipynb #13e00016
-def describe(pr:Predictor, g:Neighbourhood, a:torch.Tensor, method:str, top:int=10, remove:int=3, started:float|None=None) -> Explanation:
-    "The `Explanation` of the prediction at `g.target` given attributions `a` (one per feature of `g.x`, from any method)."
-    with torch.no_grad(): p = pr.model(g.x, g.edge_index)[g.target].softmax(-1)
+def describe(pr:Predictor, g:Neighbourhood, a:torch.Tensor, method:str, top:int=10, remove:int=3, started:float|None=None,
+             p:torch.Tensor|None=None) -> Explanation:
+    "The `Explanation` of the prediction `p` (computed if not given) at `g.target` given attributions `a` (one per feature of `g.x`, from any method)."
+    if p is None:
+        with torch.no_grad(): p = pr.model(g.x, g.edge_index)[g.target].softmax(-1)
     c = int(p.argmax())
     ids = (g.x[g.target] > 0).nonzero().view(-1)
     words = [dict(word=int(ids[i]), attribution=a[g.target, ids[i]].item()) for i in a[g.target, ids].argsort(descending=True)[:top]]
     dist, nxt = hops_to(g.edge_index, len(g.x), g.target)
-    papers = _top_papers(pr, g, a.sum(1), dist, nxt, top)
-    with torch.no_grad(): fid = _fidelity(pr, g, c, float(p[c]), words, papers, dist, remove)
+    score = a.sum(1)
+    rows = torch.where(dist > 0, score, -torch.inf).argsort(descending=True)[:min(top, int((dist > 0).sum()))].tolist()
+    papers = _papers(pr, g, rows, score, dist, nxt)
+    with torch.no_grad(): fid = _fidelity(pr, g, c, float(p[c]), [w["word"] for w in words[:remove]], rows[:remove], dist)
     index = int(g.nodes[g.target]) if g.nodes[g.target] >= 0 else None
     return Explanation(index, c, pr.class_names[c], float(p[c]), method, words, papers, fid, time.perf_counter() - (started or time.perf_counter()))
 
@@ -119,9 +120,9 @@ def explain(pr:Predictor, index:int|None=None, words=None, features=None, cites=
     check_request(method, steps, top)
     t0 = time.perf_counter()
     g = pr.neighbourhood(index, words, features, cites)
-    with torch.no_grad(): c = int(pr.model(g.x, g.edge_index)[g.target].argmax())
-    with torch.enable_grad(): a = attributions(pr.model, g, c, method, steps)
-    return describe(pr, g, a, method, top, remove, t0)
+    with torch.no_grad(): p = pr.model(g.x, g.edge_index)[g.target].softmax(-1)
+    with torch.enable_grad(): a = attributions(pr.model, g, int(p.argmax()), method, steps)
+    return describe(pr, g, a, method, top, remove, t0, p)
 
 # %% ../nbs/13_explain.ipynb #13e00018
 def tables(e:Explanation) -> tuple[pd.DataFrame, pd.DataFrame]:

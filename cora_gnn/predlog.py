@@ -72,9 +72,15 @@ def explanation_row(explanation:dict, request_id:str, model:str, run_id:str, wor
             "top_papers": json.dumps(e["papers"]), "drop_without_top": e["fidelity"]["drop"], "model": model, "run_id": run_id}
 
 # %% ../nbs/14_predlog.ipynb #1a056ab6c
-def _table(row:dict) -> str:
-    "The table `row` belongs to: the one whose columns it has."
-    return next(t for t, cols in TABLES.items() if len(row) == len(cols) and all(k in row for k in cols))
+_BY_WIDTH = {len(cols): t for t, cols in TABLES.items()}
+
+def _by_table(rows:list[dict]) -> dict:
+    "`rows` as `{table: [value tuples]}`, each row going to the table with as many columns (a missing column raises `KeyError`)."
+    out = {}
+    for r in rows:
+        t = _BY_WIDTH.get(len(r), "predictions")
+        out.setdefault(t, []).append(tuple(r[c] for c in TABLES[t]))
+    return out
 
 # %% ../nbs/14_predlog.ipynb #7426ba44
 _log = logging.getLogger(__name__)
@@ -99,8 +105,7 @@ class _Commits:
         "Insert `rows` in one transaction; returns None once committed, else the error (counted and logged)."
         try:
             conn.execute("BEGIN")
-            for table, cols in TABLES.items():
-                if mine := [tuple(r[c] for c in cols) for r in rows if _table(r) == table]: conn.executemany(_INSERT[table], mine)
+            for table, values in _by_table(rows).items(): conn.executemany(_INSERT[table], values)
             conn.execute("COMMIT")
         except Exception as e:
             if conn.in_transaction: conn.execute("ROLLBACK")
