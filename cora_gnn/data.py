@@ -9,7 +9,7 @@ __all__ = ['PLANETOID_URL', 'RAW_PARTS', 'DATASETS', 'DatasetInfo', 'DataError',
            'fetch_raw', 'fingerprint', 'class_names', 'num_classes', 'dataset_record', 'load_dataset', 'load_graph']
 
 # %% ../nbs/03_data.ipynb #aaeb7307
-import hashlib, re, shutil, urllib.error, urllib.request
+import contextlib, hashlib, io, re, shutil, urllib.error, urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +161,9 @@ def load_dataset(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=
     info = dataset_info(name)
     root = data_root(root)
     raw = fetch_raw(info.name, root, mirror)
-    try: data = Planetoid(str(root), info.name, split="public", transform=T.NormalizeFeatures())[0]
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # PyG's "Processing... Done!" the first time
+            data = Planetoid(str(root), info.name, split="public", transform=T.NormalizeFeatures())[0]
     except Exception as e:
         raise DataError(f"{info.name}: the verified raw files could not be processed ({type(e).__name__}: {e}); "
                         f"delete {root/info.name/'processed'} and try again") from e

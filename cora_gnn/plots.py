@@ -6,9 +6,10 @@ Docs: https://cora-gnn.github.io/cora-gnn/plots.html.md"""
 
 # %% auto #0
 __all__ = ['plot_history', 'confusion', 'plot_confusion', 'project_2d', 'plot_embedding', 'run_figures', 'plot_robustness',
-           'plot_features', 'plot_scaling', 'plot_flame', 'plot_explanation']
+           'plot_features', 'plot_scaling', 'plot_sweep', 'plot_flame', 'plot_explanation']
 
 # %% ../nbs/09_plots.ipynb #e2a0c49f
+import warnings
 import zlib
 
 import matplotlib
@@ -18,10 +19,17 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data
 
+# %% ../nbs/09_plots.ipynb #9a11000e
+def _subplots(*args, **kwargs):
+    "`plt.subplots`, with the figure closed to `pyplot` at once: it shows where it is returned, never twice."
+    fig, axes = plt.subplots(*args, **kwargs)
+    plt.close(fig)
+    return fig, axes
+
 # %% ../nbs/09_plots.ipynb #57ef5101
 def plot_history(history:pd.DataFrame, best_epoch:int|None=None) -> plt.Figure:
     "Training loss and validation loss (left), train and validation accuracy (right) per epoch."
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, (left, right) = _subplots(1, 2, figsize=(10, 3.5))
     left.plot(history.epoch, history.loss, label="train (with dropout)")
     left.plot(history.epoch, history.val_loss, label="validation")
     right.plot(history.epoch, history.train_acc, label="train")
@@ -45,7 +53,7 @@ def plot_confusion(model:torch.nn.Module, data:Data, class_names:list, split:str
     with torch.no_grad(): pred = model.eval()(data.x, data.edge_index).argmax(1)
     cm = confusion(data.y[mask].cpu(), pred[mask].cpu(), len(class_names))
     rec = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1 + 0.9 * len(class_names), 0.8 + 0.8 * len(class_names)))
+    fig, ax = _subplots(figsize=(1 + 0.9 * len(class_names), 0.8 + 0.8 * len(class_names)))
     ax.imshow(rec, cmap="Blues", vmin=0, vmax=1)
     for i, j in np.ndindex(cm.shape):
         ax.text(j, i, cm[i, j], ha="center", va="center", color="white" if rec[i, j] > 0.5 else "black", fontsize=8)
@@ -69,7 +77,7 @@ def plot_embedding(model:torch.nn.Module, data:Data, class_names:list) -> plt.Fi
     "The learned node embeddings in 2-D (principal components), coloured by true class."
     with torch.no_grad(): xy = project_2d(model.eval().embed(data.x, data.edge_index).cpu())
     y = data.y.cpu().numpy()
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ax = _subplots(figsize=(6.5, 5))
     cmap = matplotlib.colormaps["tab10"]
     for c, name in enumerate(class_names):
         ax.scatter(*xy[y == c].T, s=5, color=cmap(c % 10), label=name.replace("_", " "), alpha=0.7)
@@ -88,7 +96,7 @@ def run_figures(result, data:Data) -> dict:
 # %% ../nbs/09_plots.ipynb #9a110002
 def plot_robustness(df:pd.DataFrame) -> plt.Figure:
     "Accuracy against severity per perturbation; filled markers where the drift report flags dataset drift."
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _subplots(figsize=(7, 4))
     for kind, d in df.groupby("kind", sort=False):
         line, = ax.plot(d.severity, d.accuracy, label=kind)
         fired = d[d.dataset_drift.astype(bool)]
@@ -104,7 +112,7 @@ def plot_robustness(df:pd.DataFrame) -> plt.Figure:
 def plot_features(reference:pd.DataFrame, current:pd.DataFrame, columns:list[str]) -> plt.Figure:
     "Reference against current distributions of `columns` (histograms; bars for the predicted class)."
     ncols = min(2, len(columns))
-    fig, axes = plt.subplots(-(-len(columns) // ncols), ncols, figsize=(4.2 * ncols, 3 * -(-len(columns) // ncols)), squeeze=False)
+    fig, axes = _subplots(-(-len(columns) // ncols), ncols, figsize=(4.2 * ncols, 3 * -(-len(columns) // ncols)), squeeze=False)
     for ax in axes.flat[len(columns):]: ax.set_visible(False)
     for ax, col in zip(axes.flat, columns):
         if col == "predicted":
@@ -122,16 +130,29 @@ def plot_features(reference:pd.DataFrame, current:pd.DataFrame, columns:list[str
 # %% ../nbs/09_plots.ipynb #9a110006
 def plot_scaling(df:pd.DataFrame):
     "Seconds per epoch and peak memory (above the idle process) against edges, log-log, with a slope-one guide through the largest graph."
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = _subplots(1, 2, figsize=(9, 3.4))
     for ax, col, label in zip(axes, ["epoch_s", "added_gib"], ["seconds per epoch", "peak memory above an idle process (GiB)"]):
-        ax.loglog(df.edges, df[col], "o-", label="measured")
-        ax.loglog(df.edges, df[col].iloc[-1] * df.edges / df.edges.iloc[-1], ":", color="grey", label="linear in edges")
-        for e, v, n in zip(df.edges, df[col], df.nodes): ax.annotate(f"{n:,}", (e, v), fontsize=7, xytext=(3, -9), textcoords="offset points")
+        d = df[df[col] > 0]  # a log axis cannot show a zero (no memory added at a small size)
+        if d.empty: ax.text(0.5, 0.5, "none measured", ha="center", transform=ax.transAxes); ax.set_xscale("log"); continue
+        ax.loglog(d.edges, d[col], "o-", label="measured")
+        ax.loglog(d.edges, d[col].iloc[-1] * d.edges / d.edges.iloc[-1], ":", color="grey", label="linear in edges")
+        for e, v, n in zip(d.edges, d[col], d.nodes): ax.annotate(f"{n:,}", (e, v), fontsize=7, xytext=(3, -9), textcoords="offset points")
         ax.set(xlabel="edges", ylabel=label)
         ax.legend(fontsize=8)
     fig.suptitle("mini-batch training (labels: papers)")
     fig.tight_layout()
     return fig
+
+# %% ../nbs/09_plots.ipynb #9a110011
+def plot_sweep(study) -> dict:
+    "Optuna's optimisation history and parameter importances of `study` (an `optuna.Study`), as figures by name."
+    import optuna
+    import optuna.visualization.matplotlib as ov
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        figs = {"history": ov.plot_optimization_history(study).figure, "importance": ov.plot_param_importances(study).figure}
+    for fig in figs.values(): plt.close(fig)
+    return figs
 
 # %% ../nbs/09_plots.ipynb #3b30c4c8
 def plot_flame(prof, width:float=11, min_label:float=0.04):
@@ -142,7 +163,7 @@ def plot_flame(prof, width:float=11, min_label:float=0.04):
         if id(e) not in depth: depth[id(e)] = 0 if e.cpu_parent is None else level(e.cpu_parent) + 1
         return depth[id(e)]
     total = max(e.time_range.end for e in events) - start
-    fig, ax = plt.subplots(figsize=(width, 3.5))
+    fig, ax = _subplots(figsize=(width, 3.5))
     for e in events:
         x, w, y = (e.time_range.start - start) / 1e3, (e.time_range.end - e.time_range.start) / 1e3, level(e)
         ax.barh(y, w, left=x, height=0.9, color=plt.cm.tab20(zlib.crc32(e.name.encode()) % 20), edgecolor="white", linewidth=0.2)
@@ -159,7 +180,7 @@ def _radial(rings:dict) -> dict:
 # %% ../nbs/09_plots.ipynb #9a11000c
 def plot_explanation(e) -> plt.Figure:
     "An explanation's top words (bars) and top papers on their paths to the explained paper (rings by distance)."
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw=dict(width_ratios=[1, 1.5]))
+    fig, (left, right) = _subplots(1, 2, figsize=(11, 4.5), gridspec_kw=dict(width_ratios=[1, 1.5]))
     words = e.words[::-1]
     left.barh([str(w["word"]) for w in words], [w["attribution"] for w in words],
               color=["tab:green" if w["attribution"] > 0 else "tab:red" for w in words])

@@ -248,4 +248,5 @@ def read_log(path:str|Path, last:int|None=None, since:float|None=None, until:flo
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn: df = pd.read_sql_query(sql, conn, params=params)
     except (sqlite3.Error, pd.errors.DatabaseError) as e: raise PredictionLogError(f"cannot read the prediction log {path}: {e}") from e
-    return df.iloc[::-1].reset_index(drop=True)
+    df = df.iloc[::-1].reset_index(drop=True)
+    return df.astype({"node_index": "Int64"}) if "node_index" in df else df  # ids, not floats, beside the new papers' nulls

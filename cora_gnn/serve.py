@@ -135,72 +135,80 @@ class ExplainRequest(PaperRequest):
 
 # %% ../nbs/17_serve.ipynb #ed9280c7c
 class Prediction(BaseModel):
+    "The class of one node or new paper, with the probabilities behind it."
     index: int|None = Field(description="the node, or null for a new paper")
-    class_id: int
-    class_name: str
+    class_id: int = Field(description="the predicted class, an index into `class_names` of `/info`")
+    class_name: str = Field(description="the predicted class's name")
     confidence: float = Field(description="the predicted class's probability")
     probabilities: list[float] = Field(description="one probability per class, in `class_id` order")
 
 # %% ../nbs/17_serve.ipynb #ed9280c7d
 class PredictResponse(BaseModel):
-    predictions: list[Prediction]
-    model: str
-    run_id: str
-    request_id: str
+    "The answer of the predict endpoints: one prediction per node or paper asked for, and who made them."
+    predictions: list[Prediction] = Field(description="in the order asked for")
+    model: str = Field(description="the served model's name in the zoo")
+    run_id: str = Field(description="the run the served checkpoint came from")
+    request_id: str = Field(description="the request's `X-Request-ID`, or one made for it; the log's rows carry it")
     logged: bool = Field(description="true once the predictions are committed to the prediction log")
 
 # %% ../nbs/17_serve.ipynb #ed9280c7e
 class Info(BaseModel):
-    model: str
-    run_id: str
-    checkpoint_sha256: str
-    metrics: dict
-    dataset: dict
-    class_names: list[str]
-    versions: dict
-    device: str
+    "What `GET /info` says of the served model: where it came from, how good it was, what it runs on."
+    model: str = Field(description="the model's name in the zoo")
+    run_id: str = Field(description="the run the checkpoint came from")
+    checkpoint_sha256: str = Field(description="the served checkpoint's SHA-256")
+    metrics: dict = Field(description="the run's metrics: accuracies at the selected epoch, epochs, seconds")
+    dataset: dict = Field(description="the graph: name, papers, features, classes, fingerprint")
+    class_names: list[str] = Field(description="the classes, in `class_id` order")
+    versions: dict = Field(description="versions of cora_gnn, torch, PyG and Python")
+    device: str = Field(description="where the model runs")
     threads: int = Field(description="torch threads of the worker that answered")
 
 # %% ../nbs/17_serve.ipynb #ed9280c7g
 class Word(BaseModel):
+    "A word of an explanation."
     word: int = Field(description="the word's id in the vocabulary (Cora's vocabulary has no word strings)")
     attribution: float = Field(description="its share of the predicted class's log-probability")
 
 # %% ../nbs/17_serve.ipynb #ed9280c7h
 class Paper(BaseModel):
+    "A paper of an explanation, with its path to the paper explained."
     index: int = Field(description="the paper's node")
     class_id: int = Field(description="its predicted class")
-    class_name: str
+    class_name: str = Field(description="its predicted class's name")
     attribution: float = Field(description="the sum of its words' shares of the predicted class's log-probability")
     hops: int = Field(description="its distance to the explained paper")
     path: list[int|None] = Field(description="a shortest path from it to the explained paper (null: a new paper)")
 
 # %% ../nbs/17_serve.ipynb #ed9280c7i
 class Fidelity(BaseModel):
-    words_removed: int
-    papers_removed: int
+    "How much the prediction rests on the explanation: its probability without the top words and papers, against random ones."
+    words_removed: int = Field(description="top words taken out")
+    papers_removed: int = Field(description="top papers cut off")
     confidence_without: float = Field(description="the predicted class's probability without the top words and papers")
     drop: float = Field(description="the fall in that probability")
     random_drop: float = Field(description="the fall without as many random words and papers")
 
 # %% ../nbs/17_serve.ipynb #ed9280c7j
 class ExplanationOut(BaseModel):
+    "Why a node or new paper got its class: its top words and papers, and how much the prediction falls without them."
     index: int|None = Field(description="the node explained, or null for a new paper")
-    class_id: int
-    class_name: str
-    confidence: float
-    method: str
-    words: list[Word]
-    papers: list[Paper]
-    fidelity: Fidelity
+    class_id: int = Field(description="the predicted class")
+    class_name: str = Field(description="its name")
+    confidence: float = Field(description="its probability")
+    method: str = Field(description="`saliency` or `ig` (integrated gradients)")
+    words: list[Word] = Field(description="the top words, strongest first")
+    papers: list[Paper] = Field(description="the top papers, strongest first")
+    fidelity: Fidelity = Field(description="the prediction without them")
     seconds: float = Field(description="time taken to explain")
 
 # %% ../nbs/17_serve.ipynb #ed9280c7k
 class ExplainResponse(BaseModel):
-    explanation: ExplanationOut
-    model: str
-    run_id: str
-    request_id: str
+    "The answer of `POST /api/v1/explain`."
+    explanation: ExplanationOut = Field(description="the explanation")
+    model: str = Field(description="the served model's name in the zoo")
+    run_id: str = Field(description="the run the served checkpoint came from")
+    request_id: str = Field(description="the request's `X-Request-ID`, or one made for it")
     logged: bool = Field(description="true once the explanation is committed to the prediction log's `explanations` table")
 
 # %% ../nbs/17_serve.ipynb #3e06fa11

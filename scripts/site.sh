@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the report site. Runs the pipeline notebooks and the benchmarks into nbs/results/ (a build folder, never
 # committed), executes the Service and Report pages from those results, processes every notebook for Quarto
-# (nbdev-proc-nbs, into _proc/) and renders the site into _docs/ with nbdev-docs where quarto is on PATH.
+# (nbdev-proc-nbs, into _proc/) and renders the site into _docs/ with nbdev-docs where quarto is on PATH. The library
+# notebooks are executed for the site in a copy (build/nbs/), so their pages show their outputs; the notebooks in nbs/
+# stay without outputs. The render fails on any Quarto warning (a broken link, say).
 #
 #   bash scripts/site.sh               # full sizes: 10-seed benchmarks, 30-trial sweep
 #   SITE_QUICK=1 bash scripts/site.sh  # small sizes (CI): the same pages, smoke-test numbers
@@ -14,18 +16,18 @@ R=nbs/results
 rm -rf "$R" && mkdir -p "$R" && touch "$R/.notest"   # executed copies: nbdev-test leaves them alone
 
 if [ -n "${SITE_QUICK:-}" ]; then
-  QUICK=True SEEDS=2 MODELS="gcn sgc" SPEED_MODELS="gcn" TRIALS=3 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=2 SIZES="[5000, 20000]"
+  QUICK=True SMOKE=True SEEDS=2 MODELS="gcn sgc" SPEED_MODELS="gcn" TRIALS=3 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=2 SIZES="[5000, 20000]"
 else
-  QUICK=False SEEDS=10 MODELS="gcn gat sage appnp sgc" SPEED_MODELS="gcn gat appnp" TRIALS=30 EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5 SIZES="[10000, 100000, 300000, 1000000]"
+  QUICK=False SMOKE=False SEEDS=10 MODELS="gcn gat sage appnp sgc" SPEED_MODELS="gcn gat appnp" TRIALS=30 EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5 SIZES="[10000, 100000, 300000, 1000000]"
 fi
 pm() { papermill --cwd . -k python3 --progress-bar "$@"; }
 
 echo "== pipelines (papermill) -> $R"
 pm nbs/pipelines/train.ipynb "$R/train.ipynb" -p model gcn -r out_dir "$R/train" -r tracking disabled
-pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out_dir "$R/sweep"
+pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out_dir "$R/sweep" -p smoke "$SMOKE"
 pm nbs/pipelines/drift.ipynb "$R/drift.ipynb" -r checkpoint "$R/train/checkpoint.pt" -p n_requests "$REQUESTS" \
-   -p robust_n "$ROBUST" -y "severities: $SEVERITIES" -r out_dir "$R/drift"
-pm nbs/pipelines/scaling.ipynb "$R/scaling.ipynb" -y "sizes: $SIZES" -r out_dir "$R/scaling"
+   -p robust_n "$ROBUST" -y "severities: $SEVERITIES" -r out_dir "$R/drift" -p smoke "$SMOKE"
+pm nbs/pipelines/scaling.ipynb "$R/scaling.ipynb" -y "sizes: $SIZES" -r out_dir "$R/scaling" -p smoke "$SMOKE" -p progress False
 
 echo "== benchmarks -> $R"
 python benchmarks/accuracy.py --seeds "$SEEDS" --models $MODELS --json "$R/accuracy.json"
@@ -34,15 +36,22 @@ if command -v wrk >/dev/null; then python benchmarks/serve_load.py --duration "$
 else echo "wrk is not on PATH: no service load numbers in this build (apt-get install wrk)"; fi
 if [ -f build/coverage.json ]; then cp build/coverage.json "$R/coverage.json"; fi
 
+python -c "import json, sys, time; json.dump(dict(quick=sys.argv[1] == 'True', built=time.strftime('%Y-%m-%d')), open(sys.argv[2], 'w'))" "$QUICK" "$R/build.json"
+
 echo "== pages"
 pm nbs/_pages/service.ipynb "$R/service.ipynb" -r checkpoint "$R/train/checkpoint.pt" -r work_dir "$R/service"
 pm nbs/_pages/report.ipynb "$R/report.ipynb" -r results_dir "$R" -p quick "$QUICK"
 
+echo "== library notebooks, executed -> build/nbs"
+rm -rf build/nbs && mkdir -p build && cp -r nbs build/nbs
+nbdev-test build/nbs --file-glob '[0-9]*.ipynb' --save
+
 echo "== nbdev-proc-nbs -> _proc"
-nbdev-proc-nbs
+nbdev-proc-nbs --path build/nbs
 if command -v quarto >/dev/null; then
   echo "== render (nbdev-docs) -> _docs"
-  nbdev-docs
+  nbdev-docs --path build/nbs 2>&1 | tee build/render.log
+  if grep -E "WARN|ERROR" build/render.log; then echo "Quarto warned (above): fix the pages before publishing"; exit 1; fi
 else
   echo "quarto is not on PATH: skipping the render. Everything up to it is in _proc/; install Quarto (quarto.org) and rerun, or let the GitHub 'site' workflow build it."
 fi

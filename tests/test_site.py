@@ -10,7 +10,7 @@ from conftest import ROOT
 PROC = ROOT / "_proc"
 LIBRARY = sorted(p.name for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 RESULTS = {"train": "Training run", "sweep": "Hyperparameter sweep", "drift": "Drift and robustness",
-           "scaling": "Scaling mini-batch training", "service": "Service", "report": "Report"}
+           "scaling": "Mini-batch training as graphs grow", "service": "Service", "report": "Report"}
 PAGES = ["architecture.qmd", "scaling.qmd", "guide.qmd", "measurements.qmd"]
 
 
@@ -24,6 +24,23 @@ def site(cli_env):
 
 def cells(path):
     return json.loads(path.read_text())["cells"]
+
+
+def pngs(nb_cells):
+    return [o["data"]["image/png"] for c in nb_cells if c["cell_type"] == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+
+
+def output_text(cell):
+    "Everything a reader can see of a code cell's outputs, as text."
+    texts = []
+    for o in cell.get("outputs", []):
+        texts.append("".join(o.get("text", "")))
+        for kind in ("text/plain", "text/markdown", "text/html"): texts.append("".join(o.get("data", {}).get(kind, "")))
+        texts.append("".join(o.get("traceback", [])))
+    return "\n".join(texts)
+
+
+EXECUTED = [PROC / "index.ipynb", *(PROC / n for n in LIBRARY), *(PROC / "results" / f"{r}.ipynb" for r in RESULTS)]
 
 
 def front_matter(path):
@@ -77,17 +94,20 @@ def test_every_page_keeps_its_text(site):
     assert checked > 100, checked
 
 
-def test_home_page_shows_the_readme_with_links_to_site_pages(site):
+def test_home_page_shows_what_the_project_is_a_figure_the_headline_results_and_the_way_in(site):
     readme = (ROOT / "README.md").read_text()
     description = readme.split("\n> ", 1)[1].split("\n", 1)[0]
     assert front_matter(PROC / "index.ipynb")["description"] == description
-    shown = "".join("".join(o.get("text", "")) for c in cells(PROC / "index.ipynb") for o in c.get("outputs", []))
-    quick = readme[readme.index("## Quick start"):readme.index("## Use")]
-    assert quick in shown  # the README's sections, not a hand-kept copy
-    links = re.findall(r"\]\(([^)#]+)", shown)
-    local = [link for link in links if "://" not in link]
-    assert "guide.qmd" in local and "measurements.qmd" in local and "cora-gnn.github.io" not in shown
-    for link in local: assert (PROC / link).is_file(), link
+    home = cells(PROC / "index.ipynb")
+    shown = "".join("".join(o.get("text", "")) for c in home for o in c.get("outputs", []))
+    flow = readme[readme.index("| step | command"):readme.index("## Quick start")].strip()
+    assert flow in shown and "## Use" not in shown  # the README's opening, not the whole README
+    acc = json.loads((ROOT / "nbs" / "results" / "accuracy.json").read_text())
+    assert f"| {acc['rows'][0]['model']} | {acc['rows'][0]['test_acc']:.1f} ± " in shown and "Smoke-test sizes" in shown
+    assert len(pngs(home)) == 1
+    way_in = "".join("".join(c["source"]) for c in home if c["cell_type"] == "markdown")
+    for page in ["guide.qmd", "00_config.ipynb", "results/train.ipynb", "results/service.ipynb", "measurements.qmd", "results/report.ipynb"]:
+        assert f"]({page})" in way_in, page
 
 
 def test_no_directives_or_hidden_plumbing_on_pages(site):
@@ -102,8 +122,7 @@ def test_executed_pipelines_carry_their_figures_and_parameters(site):
     for stem in ("train", "drift"):
         nb = cells(PROC / "results" / f"{stem}.ipynb")
         assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb), stem
-        pngs = [o for c in nb if c["cell_type"] == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-        assert len(pngs) >= 2, stem
+        assert len(pngs(nb)) >= 2, stem
     service = json.dumps(cells(PROC / "results" / "service.ipynb"))
     assert "site-example-1" in service and "CREATE TABLE IF NOT EXISTS predictions" in service and "cora_gnn_requests_total" in service
 
@@ -112,9 +131,66 @@ def test_report_numbers_come_from_the_build(site):
     acc = json.loads((ROOT / "nbs" / "results" / "accuracy.json").read_text())
     report = json.dumps(cells(PROC / "results" / "report.ipynb"))
     assert f"{acc['rows'][0]['test_acc']:.2f}".rstrip("0") in report
-    assert "smoke test" in report  # a quick build says so on the page
+    assert "Smoke-test sizes" in report  # a quick build says so on the page
 
 
 def test_render_is_skipped_with_a_message_without_quarto(site):
     if shutil.which("quarto"): assert (ROOT / "_docs" / "index.html").is_file()
     else: assert "quarto is not on PATH: skipping the render" in site
+
+
+def test_signatures_carry_short_type_names_and_models_their_own_docstrings(site):
+    for nb in (PROC / n for n in LIBRARY):
+        for c in cells(nb):
+            text = output_text(c)
+            assert "__main__." not in text, (nb.name, text[:300])
+            for block in re.findall(r"```python\n(.*?)\n```", text, re.S): assert "cora_gnn." not in block, (nb.name, block)
+            assert "A base class for creating Pydantic models" not in text and "concepts/models.md" not in text, nb.name
+    serve = "\n".join(output_text(c) for c in cells(PROC / "17_serve.ipynb"))
+    assert "def load_predictor(\n    config:ServeConfig\n)->Predictor:" in serve  # as a reader sees it
+    assert "the served checkpoint's SHA-256" in serve  # the table of Info's fields
+
+
+def test_executed_pages_leak_nothing_from_the_build(site):
+    leaks = re.compile(r"Warning|/tmp/|\.venv|\d+%\||it/s\]|s/it\]|Processing\.\.\.|__exit__")
+    for nb in EXECUTED:
+        for c in cells(nb):
+            if c["cell_type"] != "code": continue
+            assert not (m := leaks.search(output_text(c))), (nb.name, m and output_text(c)[max(0, m.start() - 200):m.end() + 100])
+            assert "__exit__" not in "".join(c["source"]), nb.name
+
+
+def test_each_figure_is_shown_once_and_library_pages_show_their_outputs(site):
+    for nb in EXECUTED:
+        nb_cells = cells(nb)
+        for c in nb_cells: assert len(pngs([c])) <= 1, (nb.name, "".join(c["source"])[:200])
+        assert len(set(pngs(nb_cells))) == len(pngs(nb_cells)), nb.name
+    train = cells(PROC / "06_train.ipynb")
+    assert len(pngs(train)) >= 1 and any("test_acc" in output_text(c) and "val_acc" in output_text(c) for c in train)
+    assert len(pngs(cells(PROC / "09_plots.ipynb"))) >= 6
+    with_outputs = [n for n in LIBRARY if any(c.get("outputs") for c in cells(PROC / n) if "show_doc" not in "".join(c["source"]) and c["cell_type"] == "code")]
+    assert len(with_outputs) >= len(LIBRARY) - 2, sorted(set(LIBRARY) - set(with_outputs))
+
+
+def test_executed_pipelines_show_one_parameters_cell_and_their_sizes(site):
+    for stem in ("train", "sweep", "drift", "scaling"):
+        nb = cells(PROC / "results" / f"{stem}.ipynb")
+        tags = [t for c in nb for t in c["metadata"].get("tags", [])]
+        assert tags.count("injected-parameters") == 1 and "parameters" not in tags, (stem, tags)
+        shown = "".join(output_text(c) for c in nb)
+        assert "**Ran with**" in shown, stem
+        assert ("Smoke-test sizes" in shown) == (stem != "train"), stem  # the quick build trains at full size
+    unexecuted = cells(PROC / "pipelines" / "sweep.ipynb")
+    assert any("parameters" in c["metadata"].get("tags", []) for c in unexecuted)
+
+
+def test_every_local_link_on_the_site_resolves(site):
+    checked = 0
+    for page in [*PROC.rglob("*.ipynb"), *PROC.rglob("*.qmd")]:
+        if page.suffix == ".qmd": text = page.read_text()
+        else: text = "\n".join("".join(c["source"]) if c["cell_type"] == "markdown" else output_text(c) for c in cells(page))
+        for link in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text):
+            if "://" in link or link.startswith("mailto:"): continue
+            checked += 1
+            assert (page.parent / link).exists(), (str(page.relative_to(PROC)), link)
+    assert checked > 20, checked
