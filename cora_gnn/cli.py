@@ -114,6 +114,7 @@ def models():
         typer.echo(f"{s.name:<6} {s.paper}\n       " + ", ".join(f"{k}={v}" for k, v in s.defaults.items()))
 
 # %% ../nbs/18_cli.ipynb #7639f27a
+_LOG_DB = "prediction log: a SQLite file, or a PostgreSQL URL (postgresql://user@host/db) that several replicas share [env CORA_GNN_LOG_DB; default: <runs>/predictions.db]"
 _RUNS = "run registry: the folder holding the run directories [env CORA_GNN_RUNS; default: runs]"
 
 @command("runs")
@@ -136,7 +137,7 @@ def promote_cmd(run: str = typer.Argument(..., help="run name under ROOT, or a r
 def serve_cmd(
     checkpoint: Path | None = typer.Option(None, help="checkpoint to serve [env CORA_GNN_CHECKPOINT; default: the promoted run's]"),
     runs: Path | None = typer.Option(None, help=_RUNS),
-    log_db: Path | None = typer.Option(None, help="SQLite prediction log [env CORA_GNN_LOG_DB; default: <runs>/predictions.db]"),
+    log_db: str | None = typer.Option(None, help=_LOG_DB),
     drift_dir: Path | None = typer.Option(None, help="folder of the drift report [env CORA_GNN_DRIFT_DIR; default: <runs>/drift]"),
     host: str = typer.Option("127.0.0.1", envvar=env_var("host"), help="interface to listen on (0.0.0.0: all)"),
     port: int = typer.Option(8000, envvar=env_var("port"), help="TCP port"),
@@ -146,7 +147,7 @@ def serve_cmd(
 ):
     "Serve predictions over HTTP (docs at /docs): the promoted run's model unless --checkpoint says otherwise."
     from cora_gnn.serve import ServeConfig, serve
-    cfg = ServeConfig.from_env(checkpoint=checkpoint and str(checkpoint), runs=runs and str(runs), log_db=log_db and str(log_db),
+    cfg = ServeConfig.from_env(checkpoint=checkpoint and str(checkpoint), runs=runs and str(runs), log_db=log_db,
                                drift_dir=drift_dir and str(drift_dir), threads=threads_)
     try: serve(cfg, host=host, port=port, workers=workers, log_level=log_level)
     except CoraGnnError as e: _fail(f"cannot start the service: {e}", e.exit_code)
@@ -154,7 +155,7 @@ def serve_cmd(
 # %% ../nbs/18_cli.ipynb #7639f27c
 @command("drift")
 def drift_cmd(
-    log_db_: Path | None = typer.Option(None, "--log-db", help="SQLite prediction log [env CORA_GNN_LOG_DB; default: <runs>/predictions.db]"),
+    log_db_: str | None = typer.Option(None, "--log-db", help=_LOG_DB),
     checkpoint: Path | None = typer.Option(None, help="the served model's checkpoint [default: the promoted run's]"),
     runs: Path | None = typer.Option(None, help=_RUNS),
     out: Path | None = typer.Option(None, help="where report.html and summary.json go [env CORA_GNN_DRIFT_DIR; default: <runs>/drift]"),

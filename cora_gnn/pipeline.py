@@ -24,7 +24,7 @@ from .files import atomic_write, save_figure, write_json
 from .models import TrainConfig, model_spec
 from .plots import plot_features, plot_robustness, plot_scaling, run_figures
 from .predict import Predictor
-from .predlog import PredictionLog
+from .predlog import PredictionLog, is_postgres
 from .runs import PROMOTED, promoted_checkpoint, save_run
 from .scale import scaling
 from .tracking import check_tracking, start_tracking
@@ -174,7 +174,7 @@ def trials_table(study:optuna.Study, n:int=10) -> pd.DataFrame:
 # %% ../nbs/16_pipeline.ipynb #d5cba7c0
 def check_drift_params(p:dict) -> dict:
     "The drift pipeline's parameters if they are valid, else a `UsageError` saying which one is wrong."
-    if p.get("log_db") is not None and not Path(p["log_db"]).is_file(): raise UsageError(f"log_db: no prediction log at {p['log_db']}")
+    if p.get("log_db") is not None and not is_postgres(p["log_db"]) and not Path(p["log_db"]).is_file(): raise UsageError(f"log_db: no prediction log at {p['log_db']}")
     if p.get("checkpoint") is not None and not Path(p["checkpoint"]).is_file(): raise UsageError(f"checkpoint: no file at {p['checkpoint']}")
     for k in ("last_n", "n_requests"):
         if not isinstance(p.get(k), int) or p[k] < 1: raise UsageError(f"{k} must be a positive integer, not {p.get(k)!r}")

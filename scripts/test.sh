@@ -2,7 +2,7 @@
 # The project's test command, run from anywhere:  bash scripts/test.sh
 # Installs what the suite needs where it is missing: .venv with the dev extra, PyG's neighbour sampler (built from
 # source: needs g++; scripts/sampler.sh), and the load generators wrk and hey (Debian: apt-get install wrk hey; installed
-# here when run as root). Then: notebooks clean and exported in sync, lint, notebook tests, pytest, coverage.
+# here when run as root), PostgreSQL's server (Debian: postgresql). Then: notebooks clean and exported in sync, lint, notebook tests, pytest, coverage.
 # .ci/run calls it on a fresh machine.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -20,6 +20,12 @@ if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk hey >/dev/null
 fi
 echo "wrk: $(command -v wrk); hey: $(command -v hey)"
+step "PostgreSQL server for the shared prediction log's tests (tests/test_postgres.py starts and stops its own)"
+if ! python scripts/tmp_postgres.py --check 2>/dev/null; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"
+  else die "tests/test_postgres.py needs PostgreSQL's server: apt-get install postgresql (as root), then rerun"; fi
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq postgresql >/dev/null
+fi
 if [ -z "${CORA_GNN_DATA_MIRROR:-}" ]; then   # the tests read a local mirror: fetch (and verify) it once
   python -c 'from cora_gnn.data import fetch_raw; [fetch_raw(n, root="data/mirror") for n in ("Cora", "CiteSeer")]'
   export CORA_GNN_DATA_MIRROR="$ROOT/data/mirror"

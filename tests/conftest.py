@@ -149,3 +149,21 @@ def registry(cora, tmp_path_factory):
 def predictor(registry, cora):
     "The registry's promoted GCN, ready to answer."
     return Predictor.from_checkpoint(registry[1] / "gcn" / "checkpoint.pt", cora)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    "A throwaway PostgreSQL server on loopback (scripts/tmp_postgres.py), stopped and deleted after the session."
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from tmp_postgres import TempPostgres
+    with TempPostgres() as pg: yield pg
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    "The URL of a new, empty database on the `postgres` server, for one test."
+    import uuid
+    import psycopg
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn: conn.execute(f"CREATE DATABASE {name}")
+    return postgres.url.rsplit("/", 1)[0] + "/" + name
