@@ -6,7 +6,8 @@ Docs: https://cora-gnn.github.io/cora-gnn/drift.html.md"""
 
 # %% auto #0
 __all__ = ['MIN_ROWS', 'DRIFT_SHARE', 'PERTURBATIONS', 'paper_features_frame', 'reference_frame', 'log_frame', 'drift_report',
-           'summary_table', 'log_frames', 'monitor', 'perturb', 'stream', 'simulate', 'robustness']
+           'summary_table', 'log_frames', 'monitor', 'monitor_checkpoint', 'perturb', 'stream', 'simulate',
+           'robustness']
 
 # %% ../nbs/15_drift.ipynb #6719daa9
 import html, json, warnings
@@ -128,6 +129,11 @@ def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000,
     "Drift of the prediction log's recent rows against `pr`'s training graph; writes the report into `out_dir`."
     reference, current, window = log_frames(pr, log_db, last, since, until)
     return drift_report(reference, current, out_dir, min_rows, window)
+
+# %% ../nbs/15_drift.ipynb #c8933efab
+def monitor_checkpoint(checkpoint:str|Path, log_db:str|Path, out_dir:str|Path, **window) -> dict:
+    "`monitor` for the model at `checkpoint`, loaded here: a drift job's process is sent a path, not the model and its graph."
+    return monitor(Predictor.from_checkpoint(checkpoint), log_db, out_dir, **window)
 
 # %% ../nbs/15_drift.ipynb #279d4aa1
 PERTURBATIONS = ("words_removed", "words_added", "cites_removed", "cites_rewired", "class_shift")

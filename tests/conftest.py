@@ -47,8 +47,9 @@ def cora(mirror, data_dir):
 
 @pytest.fixture(scope="session")
 def cli_env(mirror, data_dir) -> dict:
-    "The environment of `cora-gnn` and papermill subprocesses: the data mirror and cache, tracking off."
-    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "WANDB_MODE": "disabled"}
+    "The environment of `cora-gnn` and papermill subprocesses: the data mirror and cache, tracking off, no drain period."
+    return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "WANDB_MODE": "disabled",
+            "CORA_GNN_DRAIN": "0"}  # servers stop at once on SIGTERM (tests/test_ops.py checks the drain)
 
 
 @pytest.fixture

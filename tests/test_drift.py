@@ -1,6 +1,7 @@
 """Drift monitoring: no alarm on unperturbed traffic, alarms on the features each perturbation affects, the service's
 and the CLI's paths, and the drift pipeline notebook run by papermill."""
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -47,20 +48,33 @@ def test_strong_perturbation_flags_the_features_it_affects(pr, reference, kind, 
     assert len(hits) >= at_least, (kind, drifted)
 
 
+def drift_job(c, auth, **window):
+    "Start a drift job on TestClient `c` and wait for its end."
+    r = c.post("/api/v1/drift", json=window, headers=auth)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    while job["state"] == "running":
+        time.sleep(0.2)
+        job = c.get(job["poll"], headers=auth).json()
+    assert job["state"] == "done", job
+    return job["result"]
+
+
 def test_the_service_regenerates_and_serves_the_report(pr, tmp_path):
-    cfg = ServeConfig(log_db=str(tmp_path / "log.db"), drift_dir=str(tmp_path / "drift"))
+    cfg = ServeConfig(log_db=str(tmp_path / "log.db"), drift_dir=str(tmp_path / "drift"), admin_token="t0ken")
+    auth = {"Authorization": "Bearer t0ken"}
     with TestClient(create_app(cfg, pr)) as c:
         assert c.get("/drift").status_code == 404
         for i in range(0, 240, 2): assert c.post("/api/v1/predict", json={"index": i}).status_code == 200
         words, cites, _ = stream(pr, 60, seed=1)
         for w, ci in zip(words, cites): assert c.post("/api/v1/predict/paper", json={"words": w, "cites": ci}).status_code == 200
-        s = c.post("/api/v1/drift", json={"last": 1000}).json()
+        s = drift_job(c, auth, last=1000)
         assert s["rows"] == {"reference": pr.num_nodes, "current": 180} and s["enough_rows"]
         assert set(s["columns"]) >= {"n_words", "n_cites", "confidence", "predicted"}
         r = c.get("/drift")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and len(r.text) > 100_000
         assert json.loads((tmp_path / "drift" / "summary.json").read_text())["rows"]["current"] == 180
-        assert c.post("/api/v1/drift", json={"last": 50}).json()["rows"]["current"] == 50
+        assert drift_job(c, auth, last=50)["rows"]["current"] == 50
 
 
 def test_missing_or_empty_log_is_a_clear_message(pr, tmp_path, registry, cli, cli_env):

@@ -174,7 +174,7 @@ def test_killing_the_server_loses_no_acknowledged_row(start_server, registry, tm
 
 def test_health_ready_and_drift(server):
     assert server.get("/health").json() == {"status": "ok"}
-    assert server.get("/ready").json() == {"status": "ready", "checks": {"model": True, "prediction_log": True}}
+    assert server.get("/ready").json() == {"status": "ready", "checks": {"model": True, "prediction_log": True, "not_draining": True}}
     r = server.get("/drift")
     assert r.status_code == 404 and "no drift report yet" in r.json()["detail"]
     server.drift_dir.mkdir(parents=True, exist_ok=True)
