@@ -27,3 +27,16 @@ def test_suite_quick(cli_env, tmp_path):
     assert all(explain[m]["drop"] > explain[m]["random_drop"] for m in ("saliency", "ig")), explain
     load = json.loads((tmp_path / "serve_load.json").read_text())
     assert all(row["ours"]["errors"] == 0 for row in load["rows"]) and len(load["fixed_rate"]) == 2
+
+
+def test_service_ops_benchmark_runs(cli_env, tmp_path):
+    "benchmarks/service_ops.py at smoke size: both tables, every row answered without errors, a drift job under way."
+    out = tmp_path / "ops.json"
+    r = subprocess.run([sys.executable, "benchmarks/service_ops.py", "--duration", "3", "--json", str(out)], cwd=ROOT, env=cli_env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert [d["case"] for d in res["drift"]] == ["no drift job", "drift jobs running back to back"]
+    assert [(b["log"], b["workers"]) for b in res["backends"]] == [("SQLite", 1), ("SQLite", 2), ("PostgreSQL", 1), ("PostgreSQL", 2)]
+    assert all(row["errors"] == 0 and row["rps"] > 0 for row in res["drift"] + res["backends"])
+    assert "p99 during drift jobs / p99 without" in r.stdout
