@@ -36,7 +36,7 @@ def test_service_ops_benchmark_runs(cli_env, tmp_path):
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads(out.read_text())
-    assert [d["case"] for d in res["drift"]] == ["no drift job", "drift jobs running back to back"]
+    assert [d["case"] for d in res["drift"]] == ["no drift job", "a busy loop at the job's priority", "drift jobs running back to back"]
     assert [(b["log"], b["workers"]) for b in res["backends"]] == [("SQLite", 1), ("SQLite", 2), ("PostgreSQL", 1), ("PostgreSQL", 2)]
     assert all(row["errors"] == 0 and row["rps"] > 0 for row in res["drift"] + res["backends"])
     assert "p99 during drift jobs / p99 without" in r.stdout
