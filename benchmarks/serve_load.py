@@ -108,6 +108,23 @@ def hey(url, body, rate, duration, tmp):
                 errors=sum(r[6] != "200" for r in rows))
 
 
+def workload(checkpoint, tmp):
+    "The checkpoint to serve (`checkpoint`, else a GCN trained into `tmp`), 200 node requests and 50 new-paper requests."
+    from cora_gnn.data import load_dataset
+    from cora_gnn.models import TrainConfig
+    from cora_gnn.predict import Predictor
+    from cora_gnn.runs import save_run
+    from cora_gnn.train import fit
+    data = load_dataset("Cora")
+    if checkpoint: ckpt = checkpoint
+    else: ckpt = save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn", "benchmark") / "checkpoint.pt"
+    rng = random.Random(0)
+    nodes = [{"index": rng.randrange(data.num_nodes)} for _ in range(200)]
+    papers = [{"words": w, "cites": c} for w, c in zip(*Predictor.from_checkpoint(ckpt, data).graph_inputs(
+                                                                    [rng.randrange(data.num_nodes) for _ in range(50)]))]
+    return ckpt, nodes, papers
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="checkpoint to serve (default: train a GCN with its defaults)")
@@ -124,19 +141,8 @@ def main(argv=None):
         return uvicorn.run(bare_app(), host="127.0.0.1", port=args.bare, log_level="warning")
     if not shutil.which("wrk"): sys.exit("this benchmark needs wrk on PATH (Debian/Ubuntu: apt-get install wrk)")
 
-    from cora_gnn.data import load_dataset
-    from cora_gnn.models import TrainConfig
-    from cora_gnn.predict import Predictor
-    from cora_gnn.runs import save_run
-    from cora_gnn.train import fit
     tmp = tempfile.mkdtemp(prefix="cora-gnn-load-")
-    data = load_dataset("Cora")
-    if args.checkpoint: ckpt = args.checkpoint
-    else: ckpt = save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn", "benchmark") / "checkpoint.pt"
-    rng = random.Random(0)
-    nodes = [{"index": rng.randrange(data.num_nodes)} for _ in range(200)]
-    papers = [{"words": w, "cites": c} for w, c in zip(*Predictor.from_checkpoint(ckpt, data).graph_inputs(
-                                                                    [rng.randrange(data.num_nodes) for _ in range(50)]))]
+    ckpt, nodes, papers = workload(args.checkpoint, tmp)
 
     ours, bare = free_port(), free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "cora-gnn")

@@ -14,7 +14,6 @@ worker. Needs wrk and hey (apt-get install wrk hey) and PostgreSQL's server (apt
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "scripts")]
-from serve_load import drain, free_port, hey, start, wrk  # noqa: E402
+from serve_load import drain, free_port, hey, start, workload, wrk  # noqa: E402
 from tmp_postgres import TempPostgres  # noqa: E402
 
 TOKEN = "benchmark-token"
@@ -118,19 +117,8 @@ def main(argv=None):
     for tool in ("wrk", "hey"):
         if not shutil.which(tool): sys.exit(f"this benchmark needs {tool} on PATH (Debian/Ubuntu: apt-get install {tool})")
 
-    from cora_gnn.data import load_dataset
-    from cora_gnn.models import TrainConfig
-    from cora_gnn.predict import Predictor
-    from cora_gnn.runs import save_run
-    from cora_gnn.train import fit
     tmp = tempfile.mkdtemp(prefix="cora-gnn-ops-")
-    data = load_dataset("Cora")
-    if args.checkpoint: ckpt = args.checkpoint
-    else: ckpt = save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn", "benchmark") / "checkpoint.pt"
-    rng = random.Random(0)
-    nodes = [{"index": rng.randrange(data.num_nodes)} for _ in range(200)]
-    papers = [{"words": w, "cites": c} for w, c in zip(*Predictor.from_checkpoint(ckpt, data).graph_inputs(
-                                                                    [rng.randrange(data.num_nodes) for _ in range(50)]))]
+    ckpt, nodes, papers = workload(args.checkpoint, tmp)
     try:
         print(f"cora_gnn {Path(ckpt).parent.name}, {os.cpu_count()} CPUs, {args.duration} s per row\n")
         drift = drift_table(ckpt, tmp, nodes, papers, args.rate, args.duration)
