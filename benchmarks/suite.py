@@ -32,7 +32,7 @@ def summary(res) -> list[tuple[str, str]]:
     rows = []
     if a := res.get("accuracy"):
         for r in a["rows"]:
-            rows.append((f"{r['model']} test accuracy, {a['seeds']} seeds", f"{r['test_acc']:.1f} ± {r['test_std']:.1f} % ({r['seconds']:.2f} s / run)"))
+            rows.append((f"{r['model']} test accuracy, {a['seeds']} seeds ({r['dataset']})", f"{r['test_acc']:.1f} ± {r['std']:.1f} % ({r['s_per_run']:.2f} s / run)"))
     if s := res.get("speed"):
         acc = {(r["model"], r["implementation"]): r["test_acc"] for r in s["rows"]}
         for m, ratio in s["ratios"].items():
@@ -70,7 +70,7 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     q = args.quick
-    res = {"accuracy": run("accuracy", out, "--seeds", 2 if q else 10, *(["--models", "gcn", "sgc"] if q else [])),
+    res = {"accuracy": run("accuracy", out, "--seeds", 2 if q else 10, *(["--models", "gcn", "sgc", "--datasets", "Cora"] if q else [])),
            "speed": run("speed", out, "--seeds", 2 if q else 10, *(["--models", "gcn"] if q else [])),
            "inference": run("inference", out, "--reps", 20 if q else 200, "--rounds", 2 if q else 5),
            "threads": run("threads", out, "--runs", 1 if q else 3, *(["--models", "gcn"] if q else [])),

@@ -95,7 +95,7 @@ def train(
     from cora_gnn.train import fit, init_distributed
     cfg = TrainConfig(model=model, hidden=hidden, layers=layers, heads=heads, K=k, alpha=alpha, theta=theta, edge_dropout=edge_dropout,
                       dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs, patience=patience, seed=seed,
-                      device=setting("device", device, "auto"), batch_size=batch_size, fanouts=_ints(fanouts, "fanouts")).resolve()
+                      device=setting("device", device, "auto"), batch_size=batch_size, fanouts=_ints(fanouts, "fanouts")).resolve(dataset)
     get_device(cfg.device)
     torch.set_num_threads(threads(threads_, default=1))  # one by default: never oversubscribed, and within 17% of the fastest here (benchmarks/threads.py)
     rank, world = init_distributed(cfg.device)  # under torchrun: join the other processes
@@ -109,9 +109,10 @@ def train(
 # %% ../nbs/19_cli.ipynb #7639f279
 @command()
 def models():
-    "List the model zoo with each model's default hyperparameters."
+    "List the model zoo with each model's default hyperparameters, and its paper's settings for other datasets."
     for s in MODELS.values():
         typer.echo(f"{s.name:<6} {s.paper}\n       " + ", ".join(f"{k}={v}" for k, v in s.defaults.items()))
+        for d, kw in s.datasets.items(): typer.echo(f"       on {d}: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
 
 # %% ../nbs/19_cli.ipynb #7639f27a
 _LOG_DB = "prediction log: a SQLite file, or a PostgreSQL URL (postgresql://user@host/db) that several replicas share [env CORA_GNN_LOG_DB; default: <runs>/predictions.db]"

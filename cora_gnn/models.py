@@ -1,4 +1,4 @@
-"""The model zoo: GCN, GAT, GraphSAGE, APPNP, SGC and GCNII, registered by name with their papers' default hyperparameters.
+"""The model zoo: GCN, GAT, GraphSAGE, APPNP, SGC, GCNII and GRAND, registered by name with their papers' default hyperparameters, per-dataset settings and reported accuracies.
 
 Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 
@@ -6,7 +6,8 @@ Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 
 # %% auto #0
 __all__ = ['MODELS', 'ModelSpec', 'register', 'UnknownModelError', 'model_spec', 'build_model', 'feature_dropout', 'clear_cache',
-           'uncached', 'inference_copy', 'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII', 'TrainConfig']
+           'uncached', 'inference_copy', 'GCN', 'GAT', 'SAGE', 'APPNP', 'SGC', 'GCNII', 'normalized_adjacency',
+           'mixed_propagation', 'GRAND', 'TrainConfig']
 
 # %% ../nbs/04_models.ipynb #dd706ed3
 import copy, inspect, math, warnings
@@ -24,24 +25,31 @@ from .config import UsageError
 # %% ../nbs/04_models.ipynb #2a66914a
 @dataclass(frozen=True)
 class ModelSpec:
-    "A registered model: its class, its paper's default hyperparameters, and where they come from."
+    "A registered model: its class, its paper's default hyperparameters, its per-dataset settings and reported accuracies."
     name: str
     cls: type
     defaults: dict = field(default_factory=dict)
     paper: str = ""
+    datasets: dict = field(default_factory=dict)  # dataset -> hyperparameters that differ from `defaults` there
+    reported: dict = field(default_factory=dict)  # dataset -> test accuracy (%) reported on the public split
+    reported_in: str = ""                         # where `reported` comes from, when not the model's own paper
 
     @property
     def arch_args(self) -> list[str]:
         "The hyperparameters the model's constructor takes (besides the input and output sizes)."
         return [p for p in inspect.signature(self.cls).parameters if p not in ("in_channels", "out_channels")]
 
+    def defaults_for(self, dataset:str|None=None) -> dict:
+        "The defaults, with the settings the paper gives for `dataset` (any letter case) on top."
+        return {**self.defaults, **{k.lower(): v for k, v in self.datasets.items()}.get(str(dataset).lower(), {})}
+
 # %% ../nbs/04_models.ipynb #2a66914aa
 MODELS: dict[str, ModelSpec] = {}
 
-def register(name:str, paper:str="", **defaults):
-    "Class decorator: register a model under `name` with its paper's `defaults`."
+def register(name:str, paper:str="", datasets:dict|None=None, reported:dict|None=None, reported_in:str="", **defaults):
+    "Class decorator: register a model under `name` with its paper's `defaults` (and the `datasets` settings and `reported` accuracies)."
     def _reg(cls):
-        MODELS[name] = ModelSpec(name, cls, defaults, paper)
+        MODELS[name] = ModelSpec(name, cls, defaults, paper, datasets or {}, reported or {}, reported_in)
         return cls
     return _reg
 
@@ -85,6 +93,9 @@ class _Zoo(nn.Module):
     sparse_input = False  # True: the first operation is linear, so the input may be a (cached) sparse matrix
     def forward(self, x, edge_index): return self.classify(self.embed(x, edge_index), edge_index)
     def param_groups(self, weight_decay:float): return [dict(params=list(self.parameters()), weight_decay=weight_decay)]
+    def loss(self, out, nodes, y):
+        "The training loss of the logits `out` that `forward` just returned, on the nodes `nodes` with labels `y`."
+        return F.cross_entropy(out.index_select(0, nodes), y)
     def inputs(self, x:torch.Tensor) -> torch.Tensor:
         "The input features as the model consumes them: a sparse copy of `x`, made once per tensor, where that pays."
         if not self.sparse_input: return x
@@ -100,7 +111,7 @@ class _TwoConv(_Zoo):
     def classify(self, h, edge_index): return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
 # %% ../nbs/04_models.ipynb #4b7f0919b
-_CACHES = ("_cached_edge_index", "_cached_adj_t", "_cached_x", "_cached_input")
+_CACHES = ("_cached_edge_index", "_cached_adj_t", "_cached_x", "_cached_input", "sample_logits")
 
 def clear_cache(model:nn.Module) -> nn.Module:
     "Drop cached normalised adjacencies, propagated features and sparse inputs, e.g. before running `model` on another graph."
@@ -126,7 +137,7 @@ def inference_copy(model:nn.Module) -> nn.Module:
     return m
 
 # %% ../nbs/04_models.ipynb #9c199b8f
-@register("gcn", "Kipf & Welling, ICLR 2017", hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
+@register("gcn", "Kipf & Welling, ICLR 2017", reported={"Cora": 81.5, "CiteSeer": 70.3, "PubMed": 79.0}, hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
 class GCN(_TwoConv):
     "Graph convolutional network: two `GCNConv` layers; weight decay on the first only, as in the paper."
     sparse_input = True
@@ -142,7 +153,8 @@ class GCN(_TwoConv):
 
 # %% ../nbs/04_models.ipynb #5322e893
 @register("gat", "Veličković et al., ICLR 2018", hidden=8, heads=8, dropout=0.6, lr=0.005, weight_decay=5e-4,
-          epochs=1000, patience=100)
+          epochs=1000, patience=100, datasets={"PubMed": dict(lr=0.01, weight_decay=1e-3)},
+          reported={"Cora": 83.0, "CiteSeer": 72.5, "PubMed": 79.0})
 class GAT(_TwoConv):
     "Graph attention network: `heads` attention heads of `hidden` units, then one averaged output head."
     sparse_input = True
@@ -174,7 +186,8 @@ class SAGE(_TwoConv):
 
 # %% ../nbs/04_models.ipynb #8878f090
 @register("appnp", "Gasteiger et al., ICLR 2019", hidden=64, dropout=0.5, K=10, alpha=0.1, edge_dropout=0.5,
-          lr=0.01, weight_decay=5e-3, epochs=10000, patience=100)
+          lr=0.01, weight_decay=5e-3, epochs=10000, patience=100, reported={"Cora": 83.3, "CiteSeer": 71.8, "PubMed": 80.1},
+          reported_in="Chen et al., ICML 2020, Table 2 (APPNP's paper used random splits)")
 class APPNP(_Zoo):
     "Predict then propagate: a two-layer MLP whose logits are smoothed by `K` steps of personalised PageRank (`alpha`)."
     sparse_input = True
@@ -203,7 +216,7 @@ class APPNP(_Zoo):
                 dict(params=list(self.lin2.parameters()), weight_decay=0.0)]
 
 # %% ../nbs/04_models.ipynb #e11a9e7d
-@register("sgc", "Wu et al., ICML 2019", K=2, lr=0.2, weight_decay=5e-5, epochs=100, patience=None)
+@register("sgc", "Wu et al., ICML 2019", reported={"Cora": 81.0, "CiteSeer": 71.9, "PubMed": 78.9}, K=2, lr=0.2, weight_decay=5e-5, epochs=100, patience=None)
 class SGC(_Zoo):
     "Simplified graph convolution: `K` propagation steps (computed once and cached), then one linear layer."
     def __init__(self, in_channels, out_channels, K=2):
@@ -216,7 +229,9 @@ class SGC(_Zoo):
 
 # %% ../nbs/04_models.ipynb #795b42d6
 @register("gcnii", "Chen et al., ICML 2020", hidden=64, layers=64, alpha=0.1, theta=0.5, dropout=0.6, lr=0.01,
-          weight_decay=0.01, epochs=1500, patience=100)
+          weight_decay=0.01, epochs=1500, patience=100, reported={"Cora": 85.5, "CiteSeer": 73.4, "PubMed": 80.3},
+          datasets={"CiteSeer": dict(hidden=256, layers=32, theta=0.6, dropout=0.7),
+                    "PubMed": dict(hidden=256, layers=16, theta=0.4, dropout=0.5, weight_decay=5e-4)})
 class GCNII(_Zoo):
     "GCN with initial residual and identity mapping: `layers` deep `GCN2Conv` layers between two linear layers."
     sparse_input = True
@@ -240,6 +255,112 @@ class GCNII(_Zoo):
         return [dict(params=list(self.convs.parameters()), weight_decay=weight_decay),
                 dict(params=dense, weight_decay=self.dense_weight_decay)]
 
+# %% ../nbs/04_models.ipynb #dfd957a4
+def normalized_adjacency(edge_index:torch.Tensor, num_nodes:int) -> torch.Tensor:
+    "GCN's normalised adjacency with self-loops, D^-1/2 (A+I) D^-1/2, as a sparse CSR matrix whose rows are the targets."
+    (src, dst), w = gcn_norm(edge_index, None, num_nodes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return torch.sparse_coo_tensor(torch.stack([dst, src]), w, (num_nodes, num_nodes)).coalesce().to_sparse_csr()
+
+# %% ../nbs/04_models.ipynb #11ab6cfc
+class _ConstSpMM(torch.autograd.Function):
+    "`a @ y` for a constant sparse `a`; the gradient uses `a_t`, its transpose made once (`a` itself when symmetric)."
+    @staticmethod
+    def forward(ctx, a, a_t, y):
+        ctx.a_t = a_t
+        return a @ y
+    @staticmethod
+    def backward(ctx, g): return None, None, ctx.a_t @ g
+
+# %% ../nbs/04_models.ipynb #e443f397
+def mixed_propagation(z:torch.Tensor, a:torch.Tensor, a_t:torch.Tensor, K:int) -> torch.Tensor:
+    "The mean of `z`, `a z`, ..., `a^K z`: GRAND's mixed-order propagation."
+    out = y = z
+    for _ in range(K):
+        y = _ConstSpMM.apply(a, a_t, y)
+        out = out + y
+    return out / (K + 1)
+
+# %% ../nbs/04_models.ipynb #b8e77c3e
+def _transpose_plan(x:torch.Tensor) -> tuple:
+    "For a sparse CSR `x`: its transpose's row pointers and columns, and the order taking `x`'s stored values to the transpose's."
+    crow, col = x.crow_indices(), x.col_indices()
+    rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device), crow.diff())
+    order = torch.argsort(col * x.size(0) + rows)
+    tcrow = torch.zeros(x.size(1) + 1, dtype=crow.dtype, device=x.device)
+    tcrow[1:] = torch.bincount(col, minlength=x.size(1)).cumsum(0)
+    return tcrow, rows[order], order
+
+# %% ../nbs/04_models.ipynb #dace25d2
+class _SampledLinear(torch.autograd.Function):
+    "`x_s @ w` for copies `x_s` of a sparse CSR `x` that differ only in their stored values `vals[s]`, stacked on dim 1."
+    @staticmethod
+    def forward(ctx, vals, x, plan, w):
+        ctx.save_for_backward(vals)
+        ctx.x_shape, ctx.plan = x.shape, plan
+        csr = lambda v: torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), v, x.shape, check_invariants=False)
+        return torch.stack([csr(v) @ w for v in vals], 1)
+    @staticmethod
+    def backward(ctx, g):
+        (vals,), (n, f), (tcrow, tcol, order) = ctx.saved_tensors, ctx.x_shape, ctx.plan
+        gw = sum(torch.sparse_csr_tensor(tcrow, tcol, v[order], (f, n), check_invariants=False) @ g[:, s] for s, v in enumerate(vals))
+        return None, None, None, gw
+
+# %% ../nbs/04_models.ipynb #73854bd0
+@register("grand", "Feng et al., NeurIPS 2020", hidden=32, K=8, samples=4, dropnode=0.5, dropout=0.5, hidden_dropout=0.5,
+          temperature=0.5, consistency=1.0, lr=0.01, weight_decay=5e-4, epochs=2000, patience=200,
+          datasets={"CiteSeer": dict(K=2, samples=2, dropout=0.0, hidden_dropout=0.2, temperature=0.3, consistency=0.7)},
+          reported={"Cora": 85.4, "CiteSeer": 75.4, "PubMed": 82.7})
+class GRAND(_Zoo):
+    "Graph random neural network: an MLP on `samples` DropNode copies of the features, each propagated `K` steps, with a consistency loss."
+    sparse_input = True
+    def __init__(self, in_channels, out_channels, hidden=32, K=8, samples=4, dropnode=0.5, dropout=0.5, hidden_dropout=0.5,
+                 temperature=0.5, consistency=1.0):
+        super().__init__()
+        self.K, self.samples, self.dropnode, self.dropout, self.hidden_dropout = K, samples, dropnode, dropout, hidden_dropout
+        self.temperature, self.consistency = temperature, consistency
+        self.lin1, self.lin2 = nn.Linear(in_channels, hidden), nn.Linear(hidden, out_channels)
+        self.cached, self._cached_adj_t, self._cached_x, self.sample_logits = True, None, None, None
+    @property
+    def hops(self): return self.K
+    def adjacency(self, edge_index, n):
+        "The normalised adjacency and its transpose (cached while `cached`)."
+        if self._cached_adj_t is not None and self.cached: return self._cached_adj_t
+        a = normalized_adjacency(edge_index, n)
+        self._cached_adj_t = pair = (a, a.t().to_sparse_csr())
+        return pair
+    def transform(self, x, S):
+        "The first layer without its bias, on `S` copies of `x` whose inputs are dropped out independently: (nodes, S, hidden)."
+        w = self.lin1.weight
+        if not self.training or not self.dropout: return F.linear(x, w).unsqueeze(1).expand(-1, S, -1)
+        if x.layout != torch.sparse_csr: return torch.stack([F.linear(F.dropout(x, self.dropout), w) for _ in range(S)], 1)
+        if self._cached_x is None or self._cached_x[0] is not x: self._cached_x = (x, _transpose_plan(x))
+        vals = torch.stack([F.dropout(x.values(), self.dropout) for _ in range(S)])
+        return _SampledLinear.apply(vals, x, self._cached_x[1], w.t())
+    def embed(self, x, edge_index):
+        "The propagated hidden features: (nodes, hidden), or (nodes, samples, hidden) in training."
+        x = self.inputs(x)
+        S, n = (self.samples if self.training else 1), x.size(0)
+        z = self.transform(x, S)
+        if self.training: z = z * (torch.rand(n, S, 1, device=z.device) >= self.dropnode) / (1 - self.dropnode)
+        h = (mixed_propagation(z.reshape(n, -1), *self.adjacency(edge_index, n), self.K).view(n, S, -1) + self.lin1.bias).relu()
+        return h if self.training else h[:, 0]
+    def classify(self, h, edge_index):
+        "Class logits; in training the mean over the copies, each copy's kept in `sample_logits` for the loss."
+        out = self.lin2(F.dropout(h, self.hidden_dropout, self.training))
+        if out.dim() == 3: self.sample_logits, out = out, out.mean(1)
+        return out
+    def loss(self, out, nodes, y):
+        "Every copy's cross-entropy on `nodes`, plus `consistency` times the squared distance of its probabilities to their sharpened mean."
+        if not self.training or self.sample_logits is None: return super().loss(out, nodes, y)
+        logits, self.sample_logits = self.sample_logits, None
+        sup = F.cross_entropy(logits.index_select(0, nodes).flatten(0, 1), y.repeat_interleave(logits.size(1)))
+        p = logits.softmax(-1)
+        sharp = p.mean(1).pow(1 / self.temperature)
+        sharp = (sharp / sharp.sum(-1, keepdim=True)).detach()
+        return sup + self.consistency * (p - sharp.unsqueeze(1)).pow(2).sum(-1).mean()
+
 # %% ../nbs/04_models.ipynb #29c28b1b
 @dataclass(frozen=True)
 class TrainConfig:
@@ -252,11 +373,17 @@ class TrainConfig:
     alpha: float|None = None        # teleport / initial-residual strength (APPNP, GCNII)
     theta: float|None = None        # identity-mapping strength (GCNII)
     edge_dropout: float|None = None # dropout on the propagation matrix (APPNP)
+    samples: int|None = None        # perturbed copies per step (GRAND)
+    dropnode: float|None = None     # share of nodes dropped in each copy (GRAND)
+    hidden_dropout: float|None = None  # dropout before the output layer (GRAND; `dropout` is on the input)
+    temperature: float|None = None  # sharpening of the copies' mean prediction (GRAND)
+    consistency: float|None = None  # weight of the consistency loss (GRAND)
     dropout: float|None = None
     lr: float|None = None
     weight_decay: float|None = None
     epochs: int|None = None         # maximum number of epochs
     patience: int|None = None       # stop after this many epochs without validation improvement; 0: never
+    select: str|None = None         # the best epoch: highest "val_acc" (ties: lower loss), or lowest "val_loss"
     seed: int = 0
     device: str = "auto"
     batch_size: int|None = None     # seed nodes per mini-batch (PyG's NeighborLoader); None: full-batch
@@ -267,6 +394,7 @@ class TrainConfig:
         extra = [f.name for f in fields(self) if f.name in _ARCH and getattr(self, f.name) is not None
                  and f.name not in spec.arch_args]
         if extra: raise UsageError(f"{', '.join(extra)} not used by model {self.model!r} (it takes {', '.join(spec.arch_args)})")
+        if self.select not in (None, "val_acc", "val_loss"): raise UsageError(f"select must be val_acc or val_loss, got {self.select!r}")
         for name, ok, what in _CHECKS:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v)):
@@ -279,9 +407,9 @@ class TrainConfig:
                 raise UsageError(f"fanouts must be a non-empty list of positive integers (or -1: all neighbours), got {fo!r}")
             object.__setattr__(self, "fanouts", tuple(fo))  # a checkpoint's JSON gives a list
 
-    def resolve(self) -> "TrainConfig":
-        "A copy with every unset field filled from the model's defaults."
-        d = model_spec(self.model).defaults
+    def resolve(self, dataset:str|None=None) -> "TrainConfig":
+        "A copy with every unset field filled from the model's defaults (with its paper's settings for `dataset`, if any)."
+        d = model_spec(self.model).defaults_for(dataset)
         return replace(self, **{f.name: d[f.name] for f in fields(self) if getattr(self, f.name) is None and f.name in d})
 
     def arch(self) -> dict:
@@ -289,12 +417,16 @@ class TrainConfig:
         spec = model_spec(self.model)
         return {k: getattr(self, k) for k in spec.arch_args if k in _ARCH and getattr(self, k) is not None}
 
-_ARCH = ("hidden", "layers", "heads", "K", "alpha", "theta", "edge_dropout", "dropout")
+_ARCH = ("hidden", "layers", "heads", "K", "alpha", "theta", "edge_dropout", "samples", "dropnode", "hidden_dropout",
+         "temperature", "consistency", "dropout")
 _pos_int = lambda v: float(v).is_integer() and v >= 1
 _CHECKS = [("hidden", _pos_int, "a positive integer"), ("layers", _pos_int, "a positive integer"),
            ("heads", _pos_int, "a positive integer"), ("K", _pos_int, "a positive integer"),
            ("alpha", lambda v: 0 <= v <= 1, "in [0, 1]"), ("theta", lambda v: v > 0, "positive"),
            ("dropout", lambda v: 0 <= v < 1, "in [0, 1)"), ("edge_dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+           ("samples", _pos_int, "a positive integer"), ("dropnode", lambda v: 0 <= v < 1, "in [0, 1)"),
+           ("hidden_dropout", lambda v: 0 <= v < 1, "in [0, 1)"), ("temperature", lambda v: 0 < v <= 1, "in (0, 1]"),
+           ("consistency", lambda v: 0 <= v < math.inf, "non-negative"),
            ("lr", lambda v: 0 < v < math.inf, "positive"),
            ("weight_decay", lambda v: 0 <= v < math.inf, "non-negative"), ("epochs", _pos_int, "a positive integer"),
            ("batch_size", _pos_int, "a positive integer (or None: full-batch)"),

@@ -6,7 +6,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/plots.html.md"""
 
 # %% auto #0
 __all__ = ['plot_history', 'confusion', 'plot_confusion', 'project_2d', 'plot_embedding', 'run_figures', 'plot_robustness',
-           'plot_features', 'plot_scaling', 'plot_sweep', 'plot_flame', 'plot_explanation']
+           'plot_features', 'plot_scaling', 'plot_accuracy_time', 'plot_sweep', 'plot_flame', 'plot_explanation']
 
 # %% ../nbs/09_plots.ipynb #e2a0c49f
 import warnings
@@ -141,6 +141,17 @@ def plot_scaling(df:pd.DataFrame):
         ax.legend(fontsize=8)
     fig.suptitle("mini-batch training (labels: papers)")
     fig.tight_layout()
+    return fig
+
+# %% ../nbs/09_plots.ipynb #ed1d0eae
+def plot_accuracy_time(table:pd.DataFrame) -> plt.Figure:
+    "Test accuracy (mean and 95% interval) against seconds per run: one point per model and dataset of a `planetoid_table`."
+    fig, ax = _subplots(figsize=(7, 4))
+    for (name, t), marker in zip(table.groupby("dataset", sort=False), "osD^v"):
+        ax.errorbar(t.s_per_run, t.test_acc, yerr=[t.test_acc - t.ci95_low, t.ci95_high - t.test_acc], fmt=marker, capsize=3, label=name)
+        for r in t.itertuples(): ax.annotate(r.model, (r.s_per_run, r.test_acc), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    ax.set(xscale="log", xlabel="seconds per run (log scale)", ylabel="test accuracy (%)", title="Accuracy against time")
+    ax.legend()
     return fig
 
 # %% ../nbs/09_plots.ipynb #9a110011

@@ -91,14 +91,14 @@ def predict_proba(model:nn.Module, data:Data) -> torch.Tensor:
     return model(data.x, data.edge_index).softmax(-1)
 
 # %% ../nbs/06_train.ipynb #90ccd5c1
-def _full_step(net:nn.Module, opt, data:Data):
-    "One full-batch training step per call; returns the training loss."
+def _full_step(model:nn.Module, net:nn.Module, opt, data:Data):
+    "One full-batch training step per call, with the model's own loss (`model.loss`); returns the training loss."
     nodes = _shard(data.train_mask)
     y = data.y.index_select(0, nodes)
     def step():
         net.train()
         opt.zero_grad()
-        loss = F.cross_entropy(net(data.x, data.edge_index).index_select(0, nodes), y)
+        loss = model.loss(net(data.x, data.edge_index), nodes, y)
         loss.backward()
         opt.step()
         return _mean_loss(loss.item() * len(nodes), len(nodes))
@@ -139,7 +139,7 @@ def _minibatch_step(cfg:TrainConfig, model:nn.Module, net:nn.Module, opt, data:D
         for b in tqdm(loader, desc="batches", leave=False, disable=not show):
             b = b.to(device)
             opt.zero_grad()
-            loss = F.cross_entropy(net(b.x, b.edge_index)[: b.batch_size], b.y[: b.batch_size])
+            loss = model.loss(net(b.x, b.edge_index), torch.arange(b.batch_size, device=device), b.y[: b.batch_size])
             loss.backward()
             opt.step()
             total, n = total + loss.item() * b.batch_size, n + b.batch_size
@@ -161,7 +161,7 @@ def _interactive() -> bool:
 # %% ../nbs/06_train.ipynb #8f3948ed
 def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> FitResult:
     "Train `cfg.model` on `data`; return the model at its best validation epoch, with metrics and history. `callback(row)` sees every epoch."
-    cfg = cfg.resolve()
+    cfg = cfg.resolve(getattr(data, "name", None))  # with the paper's settings for this dataset, if any
     seed_everything(cfg.seed)
     rank, world = init_distributed(cfg.device)
     device = get_device(cfg.device)
@@ -173,7 +173,7 @@ def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> F
     opt = torch.optim.Adam(model.param_groups(cfg.weight_decay), lr=cfg.lr)
     show = (_interactive() if progress is None else progress) and rank == 0
     on_device = copy.copy(data).to(device)  # the caller's `data` stays where it is; the mini-batch sampler reads it there
-    step = _minibatch_step(cfg, model, net, opt, data, device, show) if cfg.batch_size else _full_step(net, opt, on_device)
+    step = _minibatch_step(cfg, model, net, opt, data, device, show) if cfg.batch_size else _full_step(model, net, opt, on_device)
     data = on_device
     history, best, best_key, best_loss, wait = [], None, None, math.inf, 0
     start = time.perf_counter()
@@ -183,7 +183,7 @@ def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> F
         ev = evaluate(model, data)
         history.append({"epoch": epoch, "loss": loss, **ev})
         if callback is not None: callback(history[-1])
-        key = (ev["val_acc"], -ev["val_loss"])
+        key = (ev["val_acc"], -ev["val_loss"]) if cfg.select != "val_loss" else (-ev["val_loss"], ev["val_acc"])
         if best_key is None or key > best_key:
             best_key, best = key, {"epoch": epoch, **ev, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         wait = 0 if best["epoch"] == epoch or ev["val_loss"] < best_loss else wait + 1

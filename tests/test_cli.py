@@ -24,6 +24,16 @@ def test_train_writes_a_run_and_prints_its_metrics(cli, env, tmp_path, cora):
     assert load_checkpoint(out / "checkpoint.pt", cora).config.epochs == 40
 
 
+def test_train_takes_the_papers_settings_for_the_dataset_unless_given(cli, env, tmp_path):
+    for extra, want_k in (([], MODELS["grand"].datasets["CiteSeer"]["K"]), (["--k", "3"], 3)):
+        out = tmp_path / f"grand-{want_k}"
+        r = cli("train", "--dataset", "citeseer", "--model", "grand", "--epochs", "2", *extra, "--out", out, env=env)
+        assert r.returncode == 0, r.stderr
+        params = json.loads((out / "run.json").read_text())["params"]
+        assert params["K"] == want_k and params["samples"] == MODELS["grand"].datasets["CiteSeer"]["samples"]
+        assert params["K"] != MODELS["grand"].defaults["K"]  # not Cora's
+
+
 def test_default_run_directory(cli, env, tmp_path):
     r = cli("train", "--model", "sgc", "--epochs", "3", "--seed", "4", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr

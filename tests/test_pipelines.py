@@ -106,3 +106,32 @@ def test_online_tracking_without_key_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(ValueError, match="needs a W&B account"):
         start_tracking("online", tmp_path, {})
+
+
+def test_planetoid_pipeline_runs_every_model_on_cora_and_citeseer_at_smoke_size(env, tmp_path, papermill):
+    from cora_gnn.models import MODELS
+    out = tmp_path / "planetoid"
+    r = papermill("planetoid.ipynb", tmp_path / "planetoid.ipynb", tmp_path, env, datasets=["cora", "CiteSeer"], seeds=2,
+                  epochs=3, out_dir=str(out), smoke=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rec = json.loads((out / "planetoid.json").read_text())
+    assert [(row["dataset"], row["model"]) for row in rec["rows"]] == [(d, m) for d in ("Cora", "CiteSeer") for m in MODELS]
+    assert rec["seeds"] == 2 and rec["threads"] == 1 and "public split" in rec["protocol"]
+    for row in rec["rows"]:
+        assert row["seeds"] == 2 and row["ci95_low"] <= row["test_acc"] <= row["ci95_high"] and row["epochs"] == 3
+        paper = MODELS[row["model"]].reported.get(row["dataset"])
+        assert row["paper"] == paper  # None (null) where the paper gives no number
+        assert row["below_paper"] == (paper is not None and row["ci95_high"] < paper)
+    runs = (out / "runs.csv").read_text().splitlines()
+    assert len(runs) == 1 + 2 * 2 * len(MODELS)
+    shown = json.dumps(json.loads((tmp_path / "planetoid.ipynb").read_text())["cells"])
+    assert "image/png" in shown and "Smoke-test sizes" in shown
+
+
+def test_planetoid_pipeline_refuses_bad_parameters(env, tmp_path, papermill):
+    r = papermill("planetoid.ipynb", tmp_path / "bad.ipynb", tmp_path, env, datasets=["Cora"], models=["gcm"], seeds=2,
+                  out_dir=str(tmp_path / "out"))
+    assert r.returncode != 0 and "unknown model 'gcm'" in r.stderr
+    r = papermill("planetoid.ipynb", tmp_path / "bad2.ipynb", tmp_path, env, datasets=["Coraa"], seeds=2, out_dir=str(tmp_path / "out"))
+    assert r.returncode != 0 and "unknown dataset 'Coraa'" in r.stderr
+    assert not (tmp_path / "out").exists()

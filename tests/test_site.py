@@ -9,7 +9,7 @@ import yaml
 from conftest import ROOT
 PROC = ROOT / "_proc"
 LIBRARY = sorted(p.name for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
-RESULTS = {"train": "Training run", "sweep": "Hyperparameter sweep", "drift": "Drift and robustness",
+RESULTS = {"train": "Training run", "sweep": "Hyperparameter sweep", "planetoid": "The Planetoid table", "drift": "Drift and robustness",
            "scaling": "Mini-batch training as graphs grow", "service": "Service", "report": "Report"}
 PAGES = ["architecture.qmd", "scaling.qmd", "guide.qmd", "measurements.qmd"]
 
@@ -102,8 +102,8 @@ def test_home_page_shows_what_the_project_is_a_figure_the_headline_results_and_t
     shown = "".join("".join(o.get("text", "")) for c in home for o in c.get("outputs", []))
     flow = readme[readme.index("| step | command"):readme.index("## Quick start")].strip()
     assert flow in shown and "## Use" not in shown  # the README's opening, not the whole README
-    acc = json.loads((ROOT / "nbs" / "results" / "accuracy.json").read_text())
-    assert f"| {acc['rows'][0]['model']} | {acc['rows'][0]['test_acc']:.1f} ± " in shown and "Smoke-test sizes" in shown
+    acc = json.loads((ROOT / "nbs" / "results" / "planetoid" / "planetoid.json").read_text())
+    assert f"| {acc['rows'][0]['dataset']} | {acc['rows'][0]['model']} | {acc['rows'][0]['test_acc']:.1f} ± " in shown and "Smoke-test sizes" in shown
     assert len(pngs(home)) == 1
     way_in = "".join("".join(c["source"]) for c in home if c["cell_type"] == "markdown")
     for page in ["guide.qmd", "00_config.ipynb", "results/train.ipynb", "results/service.ipynb", "measurements.qmd", "results/report.ipynb"]:
@@ -119,7 +119,7 @@ def test_no_directives_or_hidden_plumbing_on_pages(site):
 
 
 def test_executed_pipelines_carry_their_figures_and_parameters(site):
-    for stem in ("train", "drift"):
+    for stem in ("train", "drift", "planetoid"):
         nb = cells(PROC / "results" / f"{stem}.ipynb")
         assert len(pngs(nb)) >= 2, stem  # one parameters cell each: test_executed_pipelines_show_one_parameters_cell_and_their_sizes
     service = json.dumps(cells(PROC / "results" / "service.ipynb"))
@@ -127,7 +127,7 @@ def test_executed_pipelines_carry_their_figures_and_parameters(site):
 
 
 def test_report_numbers_come_from_the_build(site):
-    acc = json.loads((ROOT / "nbs" / "results" / "accuracy.json").read_text())
+    acc = json.loads((ROOT / "nbs" / "results" / "planetoid" / "planetoid.json").read_text())
     report = "\n".join(output_text(c) for c in cells(PROC / "results" / "report.ipynb"))
     assert f"{acc['rows'][0]['test_acc']:.2f}".rstrip("0") in report
     assert "Smoke-test sizes" in report and "Full sizes" not in report  # a quick build says so on the page
@@ -172,7 +172,7 @@ def test_each_figure_is_shown_once_and_library_pages_show_their_outputs(site):
 
 
 def test_executed_pipelines_show_one_parameters_cell_and_their_sizes(site):
-    for stem in ("train", "sweep", "drift", "scaling"):
+    for stem in ("train", "sweep", "planetoid", "drift", "scaling"):
         nb = cells(PROC / "results" / f"{stem}.ipynb")
         tags = [t for c in nb for t in c["metadata"].get("tags", [])]
         assert tags.count("injected-parameters") == 1 and "parameters" not in tags, (stem, tags)
