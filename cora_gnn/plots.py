@@ -148,7 +148,8 @@ def plot_accuracy_time(table:pd.DataFrame) -> plt.Figure:
     "Test accuracy (mean and 95% interval) against seconds per run: one point per model and dataset of a `planetoid_table`."
     fig, ax = _subplots(figsize=(7, 4))
     for (name, t), marker in zip(table.groupby("dataset", sort=False), "osD^v"):
-        ax.errorbar(t.s_per_run, t.test_acc, yerr=[t.test_acc - t.ci95_low, t.ci95_high - t.test_acc], fmt=marker, capsize=3, label=name)
+        x, y = t.s_per_run.to_numpy(float), t.test_acc.to_numpy(float)
+        ax.errorbar(x, y, yerr=[y - t.ci95_low.to_numpy(float), t.ci95_high.to_numpy(float) - y], fmt=marker, capsize=3, label=name)
         for r in t.itertuples(): ax.annotate(r.model, (r.s_per_run, r.test_acc), xytext=(4, 3), textcoords="offset points", fontsize=8)
     ax.set(xscale="log", xlabel="seconds per run (log scale)", ylabel="test accuracy (%)", title="Accuracy against time")
     ax.legend()
