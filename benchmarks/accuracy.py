@@ -29,20 +29,20 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as `cora-gnn train`: see the README on threads)")
     p.add_argument("--json", help="also write the table to this JSON file (the report site reads it)")
     args = p.parse_args(argv)
-    datasets, models = check_planetoid_params(args.datasets, args.models, args.seeds, args.epochs)
+    datasets, models = check_planetoid_params(args.datasets, args.models, args.seeds, args.epochs)  # before any work
     if args.threads: torch.set_num_threads(args.threads)
     device = get_device(args.device)
     print(f"device: {device_name(device)}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
           f"seeds 0..{args.seeds - 1}\n{PROTOCOL}\n")
     print("| dataset | model | test acc (%) | 95% interval | paper | diff | s / run | epochs |\n|---|---|---|---|---|---|---|---|")
     rows = []
-    for name in datasets:
-        for m in models:
-            r = records(planetoid_table(planetoid_runs([name], [m], args.seeds, args.epochs, device=str(device))))[0]
-            paper = "" if r["paper"] is None else f"{r['paper']} | {r['diff']:+.1f}"
-            print(f"| {name} | {m} | {r['test_acc']:.1f} ± {r['std']:.1f} | {r['ci95_low']:.1f}–{r['ci95_high']:.1f}"
-                  f"{' !' if r['below_paper'] else ''} | {paper or ' | '} | {r['s_per_run']:.2f} | {r['epochs']:.0f} |", flush=True)
-            rows.append(r)
+    def show(runs):
+        r = records(planetoid_table(runs))[0]
+        paper = "" if r["paper"] is None else f"{r['paper']} | {r['diff']:+.1f}"
+        print(f"| {r['dataset']} | {r['model']} | {r['test_acc']:.1f} ± {r['std']:.1f} | {r['ci95_low']:.1f}–{r['ci95_high']:.1f}"
+              f"{' !' if r['below_paper'] else ''} | {paper or ' | '} | {r['s_per_run']:.2f} | {r['epochs']:.0f} |", flush=True)
+        rows.append(r)
+    planetoid_runs(datasets, models, args.seeds, args.epochs, callback=show, device=str(device))
     if args.json:
         write_json(args.json, dict(protocol=PROTOCOL, datasets=datasets, seeds=args.seeds, epochs=args.epochs,
                                    threads=torch.get_num_threads(), device=device_name(device), rows=rows))

@@ -119,15 +119,16 @@ def fetch_raw(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=Non
     for fname in info.raw_names():
         dst, src = raw/fname, f"{base}/{fname}"
         if dst.exists(): _check(dst, info, fname, f"the cache {raw}")
-        elif info.sha256: _fetch(src, dst, info, fname)
         else:
             try: _fetch(src, dst, info, fname)
-            except DataError as e: raise DataError(f"{e} {_UNVERIFIED.format(name=info.name, url=PLANETOID_URL)}") from e
+            except DataError as e:
+                if info.sha256: raise
+                raise DataError(f"{e} {_UNVERIFIED.format(name=info.name, url=PLANETOID_URL)}") from e
     return raw
 
-_UNVERIFIED = ("{name}'s raw files are not in this project's data mirror (it holds Cora and CiteSeer), so they must come from "
-               "the canonical source ({url}, which needs the network) or a mirror that holds them; their SHA-256 sums are "
-               "recorded here once verified against the canonical files, and until then they are loaded unverified.")
+_UNVERIFIED = ("{name}'s SHA-256 sums are not known to this project yet, and its raw files could not be fetched: they must "
+               "come from the canonical source ({url}, which needs the network) or a mirror that holds them (this project's "
+               "data mirror does not); its sums are recorded here once verified against the canonical files.")
 
 # %% ../nbs/03_data.ipynb #d47a0003
 def fingerprint(raw:Path, info:DatasetInfo) -> str:

@@ -265,7 +265,7 @@ def normalized_adjacency(edge_index:torch.Tensor, num_nodes:int) -> torch.Tensor
 
 # %% ../nbs/04_models.ipynb #11ab6cfc
 class _ConstSpMM(torch.autograd.Function):
-    "`a @ y` for a constant sparse `a`; the gradient uses `a_t`, its transpose made once (`a` itself when symmetric)."
+    "`a @ y` for a constant sparse `a`; the gradient uses `a_t`, its transpose, made once."
     @staticmethod
     def forward(ctx, a, a_t, y):
         ctx.a_t = a_t

@@ -194,14 +194,16 @@ def check_planetoid_params(datasets:list, models:list, seeds:int, epochs:int|Non
     return [dataset_info(d).name for d in datasets], [model_spec(m).name for m in models] or list(MODELS)
 
 # %% ../nbs/16_pipeline.ipynb #d5e30093
-def planetoid_runs(datasets:list, models:list, seeds:int=10, epochs:int|None=None, progress:bool=False, **params) -> pd.DataFrame:
-    "Metrics of every model on every dataset for seeds 0..`seeds`-1, each with its paper's settings (`epochs` caps them; `params`: e.g. `device`): one row per run."
+def planetoid_runs(datasets:list, models:list, seeds:int=10, epochs:int|None=None, progress:bool=False, callback=None,
+                   **params) -> pd.DataFrame:
+    "Metrics of every model on every dataset for seeds 0..`seeds`-1, each with its paper's settings (`epochs` caps them; `params`: e.g. `device`): one row per run. `callback` sees each model's runs as they finish."
     datasets, models = check_planetoid_params(datasets, models, seeds, epochs)
     parts = []
     for name in datasets:
         data = load_dataset(name)
         for m in tqdm(models, desc=name, disable=not progress):
             parts.append(seed_table(m, data, range(seeds), **({"epochs": epochs} if epochs else {}), **params).assign(dataset=name, model=m))
+            if callback is not None: callback(parts[-1])
     return pd.concat(parts, ignore_index=True)
 
 # %% ../nbs/16_pipeline.ipynb #9c8da6b2
