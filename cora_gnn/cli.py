@@ -166,13 +166,17 @@ def drift_cmd(
     since: float | None = typer.Option(None, help="only rows logged at or after this Unix time"),
     until: float | None = typer.Option(None, help="only rows logged before this Unix time"),
 ):
-    "Compare recent traffic in the prediction log with the training graph (Evidently); write report.html and summary.json."
+    "Compare recent traffic in the prediction log with the training graph (Evidently), with its estimated and realised accuracy; write report.html and summary.json."
     from cora_gnn.drift import monitor, summary_table
     from cora_gnn.predict import Predictor
     out = drift_dir(out, runs)
     pr = Predictor.from_checkpoint(checkpoint or promoted_checkpoint(runs))
     s = monitor(pr, log_db(log_db_, runs), out, last=last, since=since, until=until)
     typer.echo(f"{s['message']} ({s['rows']['current']} current rows, {s['rows']['reference']} reference nodes)")
+    a = s["window"]["accuracy"]
+    if a["predictions"]:
+        typer.echo(f"accuracy: estimated {a['estimated']:.3f} (mean calibrated confidence), "
+                   + (f"realised {a['realised']:.3f} on {a['labelled']} labelled" if a["labelled"] else "no feedback labels in the window"))
     if s["enough_rows"]:
         typer.echo(f"dataset drift: {s['dataset_drift']} (share {s['drift_share']:.2f}, threshold {s['threshold']})")
         typer.echo(summary_table(s).to_string(float_format=lambda v: f"{v:.4g}"))

@@ -6,8 +6,8 @@ Docs: https://cora-gnn.github.io/cora-gnn/drift.html.md"""
 
 # %% auto #0
 __all__ = ['MIN_ROWS', 'DRIFT_SHARE', 'PERTURBATIONS', 'paper_features_frame', 'reference_frame', 'log_frame', 'drift_report',
-           'summary_table', 'log_frames', 'monitor', 'monitor_checkpoint', 'perturb', 'stream', 'simulate',
-           'robustness']
+           'summary_table', 'window_accuracy', 'log_frames', 'monitor', 'monitor_checkpoint', 'perturb', 'stream',
+           'simulate', 'robustness', 'estimate_errors']
 
 # %% ../nbs/15_drift.ipynb #6719daa9
 import html, json, warnings
@@ -19,7 +19,7 @@ import pandas as pd
 from .config import UsageError
 from .files import atomic_write, timestamp, write_json
 from .predict import Predictor
-from .predlog import PredictionLog, log_row, read_log
+from .predlog import PredictionLog, log_row, read_feedback, read_log
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5
 def _projection(num_features:int, dims:int=3, seed:int=0) -> np.ndarray:
@@ -115,12 +115,21 @@ def summary_table(summary:dict) -> pd.DataFrame:
     df = pd.DataFrame.from_dict(summary["columns"], orient="index")
     return df.sort_values(["drifted", "value"], ascending=[False, True]) if len(df) else df
 
+# %% ../nbs/15_drift.ipynb #f388380e
+def window_accuracy(log:pd.DataFrame, labelled:pd.DataFrame|None=None) -> dict:
+    "The accuracy of the log rows `log`: `estimated` without labels (their mean calibrated confidence), `realised` on those `labelled` by feedback."
+    lab = labelled[labelled.id.isin(log.id)] if labelled is not None and len(log) else []
+    return dict(predictions=len(log), estimated=round(float(log.confidence.mean()), 4) if len(log) else None,
+                labelled=len(lab), realised=round(float(lab.correct.mean()), 4) if len(lab) else None)
+
 # %% ../nbs/15_drift.ipynb #c8933efa
 def log_frames(pr:Predictor, log_db:str|Path, last:int|None=1000, since:float|None=None, until:float|None=None):
-    "The reference frame, the summarised log rows (the `last` ones with `since <= ts < until`) and that window."
+    "The reference frame, the summarised log rows (the `last` ones with `since <= ts < until`), and that window with its `accuracy`."
     log, reference = read_log(log_db, last=last, since=since, until=until), reference_frame(pr)
-    window = dict(log_db=str(log_db), last=last, since=since, until=until,
-                  first_ts=float(log.ts.min()) if len(log) else None, last_ts=float(log.ts.max()) if len(log) else None)
+    first = float(log.ts.min()) if len(log) else None
+    labelled = read_feedback(log_db, since=first) if len(log) else None
+    window = dict(log_db=str(log_db), last=last, since=since, until=until, first_ts=first, last_ts=float(log.ts.max()) if len(log) else None,
+                  accuracy=window_accuracy(log, labelled))
     return reference, log_frame(pr, log) if len(log) else reference.iloc[:0], window
 
 # %% ../nbs/15_drift.ipynb #c8933efaa
@@ -182,7 +191,7 @@ def simulate(pr:Predictor, log:PredictionLog, n:int=500, kind:str|None=None, sev
 # %% ../nbs/15_drift.ipynb #243c0b5f
 def robustness(pr:Predictor, kinds=PERTURBATIONS, severities=(0.0, 0.25, 0.5, 0.75, 1.0), n:int=500, seed:int=0,
                progress:bool=False) -> pd.DataFrame:
-    "Accuracy and drift verdict of perturbed streams, one row per (kind, severity)."
+    "Accuracy, label-free estimate of it (mean confidence) and drift verdict of perturbed streams, one row per (kind, severity)."
     from tqdm.auto import tqdm
     ref, rows = reference_frame(pr), []
     for kind in tqdm([(k, s) for k in kinds for s in severities], disable=not progress, desc="robustness"):
@@ -192,6 +201,14 @@ def robustness(pr:Predictor, kinds=PERTURBATIONS, severities=(0.0, 0.25, 0.5, 0.
         cur = paper_features_frame(pr, words, cites, [p["class_id"] for p in preds], [p["confidence"] for p in preds])
         s = drift_report(ref, cur)
         rows.append(dict(kind=kind, severity=sev, accuracy=float(np.mean([p["class_id"] == t for p, t in zip(preds, y)])),
+                         estimated=float(np.mean([p["confidence"] for p in preds])),
                          drift_share=s["drift_share"], dataset_drift=s["dataset_drift"], n_drifted=sum(v["drifted"] for v in s["columns"].values()),
                          drifted=", ".join(k for k, v in s["columns"].items() if v["drifted"])))
     return pd.DataFrame(rows)
+
+# %% ../nbs/15_drift.ipynb #0346824f
+def estimate_errors(rob:pd.DataFrame, tolerance:float=0.03) -> pd.DataFrame:
+    "Per perturbation in a `robustness` table: the mean and worst absolute error of the label-free estimate, and its streams within `tolerance`."
+    err = (rob.estimated - rob.accuracy).abs()
+    g = rob.assign(abs_error=err, within=err <= tolerance).groupby("kind", sort=False)
+    return pd.DataFrame(dict(mae=g.abs_error.mean(), worst=g.abs_error.max(), within=g.within.sum().astype(int), streams=g.size())).reset_index()

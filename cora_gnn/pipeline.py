@@ -23,10 +23,10 @@ from tqdm.auto import tqdm
 
 from .config import UsageError, runs_dir
 from .data import dataset_info, load_dataset
-from .drift import PERTURBATIONS, drift_report, log_frames, robustness, simulate, summary_table
+from .drift import PERTURBATIONS, drift_report, estimate_errors, log_frames, robustness, simulate, summary_table
 from .files import atomic_write, save_figure, write_json
 from .models import MODELS, TrainConfig, model_spec
-from .plots import plot_features, plot_robustness, plot_scaling, run_figures
+from .plots import plot_estimate, plot_features, plot_robustness, plot_scaling, run_figures
 from .predict import Predictor
 from .predlog import PredictionLog, is_postgres
 from .runs import PROMOTED, promoted_checkpoint, save_run
@@ -289,15 +289,17 @@ def drift_run(p:dict) -> dict:
     figures = {"features": plot_features(ref, cur, shown)}
     rob = robustness(pr, severities=tuple(p["severities"]), n=p["robust_n"], seed=p.get("seed", 0)) if p["robust_n"] else None
     if rob is not None:
-        figures["robustness"] = plot_robustness(rob)
+        figures["robustness"], figures["estimate"] = plot_robustness(rob), plot_estimate(rob)
         atomic_write(out/"robustness.csv", lambda f: rob.to_csv(f, index=False))
     for name, fig in figures.items(): save_figure(fig, out/"figures"/f"{name}.png", dpi=110, bbox_inches="tight")
     metrics = dict(model=pr.info.get("model"), run_id=pr.info.get("run_id"), simulated=p.get("log_db") is None,
                    simulated_accuracy=accuracy, dataset_drift=summary["dataset_drift"], drift_share=summary["drift_share"],
                    drifted=[k for k, v in summary["columns"].items() if v["drifted"]], rows=summary["rows"],
-                   robustness=None if rob is None else rob.to_dict("records"))
+                   robustness=None if rob is None else rob.to_dict("records"), accuracy=window["accuracy"],
+                   estimate_errors=None if rob is None else estimate_errors(rob).to_dict("records"))
     write_json(out/"drift.json", metrics)
-    return dict(summary=summary, table=table, robustness=rob, figures=figures, metrics=metrics, out_dir=out)
+    return dict(summary=summary, table=table, robustness=rob, figures=figures, metrics=metrics, out_dir=out,
+                estimate=None if rob is None else estimate_errors(rob))
 
 # %% ../nbs/16_pipeline.ipynb #8cb0dcf5
 def scaling_run(sizes:list[int], model:str="sage", batch_size:int=1024, fanouts:tuple=(10, 5), epochs:int=2, seed:int=0,

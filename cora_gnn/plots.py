@@ -6,7 +6,8 @@ Docs: https://cora-gnn.github.io/cora-gnn/plots.html.md"""
 
 # %% auto #0
 __all__ = ['plot_history', 'confusion', 'plot_confusion', 'project_2d', 'plot_embedding', 'run_figures', 'plot_robustness',
-           'plot_features', 'plot_scaling', 'plot_accuracy_time', 'plot_sweep', 'plot_flame', 'plot_explanation']
+           'plot_features', 'plot_estimate', 'plot_scaling', 'plot_accuracy_time', 'plot_sweep', 'plot_flame',
+           'plot_explanation']
 
 # %% ../nbs/09_plots.ipynb #e2a0c49f
 import warnings
@@ -124,6 +125,21 @@ def plot_features(reference:pd.DataFrame, current:pd.DataFrame, columns:list[str
             ax.hist(current[col], bins=bins, density=True, alpha=0.5, label="current")
         ax.set_title(col, fontsize=9)
     axes.flat[0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/09_plots.ipynb #ee5e634a
+def plot_estimate(df:pd.DataFrame, tolerance:float=0.03) -> plt.Figure:
+    "Estimated against realised accuracy, one point per stream of a robustness table (marker size: severity), with the diagonal and a `tolerance` band."
+    fig, ax = _subplots(figsize=(5.5, 5))
+    lo, hi = min(df.accuracy.min(), df.estimated.min()) - .05, max(df.accuracy.max(), df.estimated.max()) + .05
+    ax.fill_between([lo, hi], [lo - tolerance, hi - tolerance], [lo + tolerance, hi + tolerance], color="0.9", label=f"within {tolerance:.0%}")
+    ax.plot([lo, hi], [lo, hi], color="0.5", lw=1)
+    for kind, d in df.groupby("kind", sort=False): ax.scatter(d.accuracy, d.estimated, s=20 + 80 * d.severity, label=kind, alpha=.8)
+    mae = (df.estimated - df.accuracy).abs().mean()
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="realised accuracy", ylabel="estimated accuracy (mean calibrated confidence)",
+           title=f"label-free estimate: mean absolute error {mae:.3f}")
+    ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
 

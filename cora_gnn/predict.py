@@ -117,7 +117,8 @@ class Predictor:
         self.num_nodes = data.num_nodes  # PyG's Data.num_nodes is computed on each access
         self._ptr, self._src = in_edges(data.edge_index, self.num_nodes)
         self.model = inference_copy(model)
-        with torch.inference_mode(): self.proba = model.eval()(data.x, data.edge_index).softmax(-1)
+        self.temperature = float(self.info.get("metrics", {}).get("temperature", 1.0))  # fit on validation nodes at training (`cora_gnn.train`)
+        with torch.inference_mode(): self.proba = (model.eval()(data.x, data.edge_index) / self.temperature).softmax(-1)
         conf, cls = self.proba.max(1)
         self.nodes = [dict(index=i, class_id=c, class_name=self.class_names[c], confidence=f, probabilities=p)
                       for i, (c, f, p) in enumerate(zip(cls.tolist(), conf.tolist(), self.proba.tolist()))]
@@ -164,6 +165,6 @@ class Predictor:
 
     def predict_paper(self, words=None, features=None, cites=()) -> dict:
         "Classify a paper that is not in the graph, from its `words` or `features` and the nodes it `cites`."
-        with torch.inference_mode(): p = self.model(*self.paper_graph(words, features, cites))[-1].softmax(-1)
+        with torch.inference_mode(): p = (self.model(*self.paper_graph(words, features, cites))[-1] / self.temperature).softmax(-1)
         c = int(p.argmax())
         return dict(index=None, class_id=c, class_name=self.class_names[c], confidence=float(p[c]), probabilities=p.tolist())

@@ -6,10 +6,10 @@ Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 
 # %% auto #0
 __all__ = ['Id', 'Num', 'ModelName', 'RunId', 'RequestId', 'GRACE', 'ServeConfig', 'load_predictor', 'NodeRequest', 'paper_words',
-           'paper_problem', 'PaperRequest', 'DriftRequest', 'ExplainRequest', 'Prediction', 'PredictResponse', 'Info',
-           'Word', 'Paper', 'Fidelity', 'ExplanationOut', 'ExplainResponse', 'DriftJob', 'Reloaded', 'Metrics',
-           'BodyTooLarge', 'ReloadError', 'client_error', 'RateLimit', 'require_token', 'setup_tracing', 'Served',
-           'Answers', 'Reloader', 'create_app', 'serve']
+           'paper_problem', 'PaperRequest', 'DriftRequest', 'FeedbackRequest', 'ExplainRequest', 'Prediction',
+           'PredictResponse', 'Info', 'Word', 'Paper', 'Fidelity', 'ExplanationOut', 'ExplainResponse',
+           'FeedbackResponse', 'DriftJob', 'Reloaded', 'Metrics', 'BodyTooLarge', 'ReloadError', 'client_error',
+           'RateLimit', 'require_token', 'setup_tracing', 'Served', 'Answers', 'Reloader', 'create_app', 'serve']
 
 # %% ../nbs/18_serve.ipynb #f437ad1e
 import asyncio, gc, hmac, json, math, os, signal, tempfile, threading, time
@@ -34,7 +34,7 @@ from .drift import monitor, monitor_checkpoint
 from .jobs import Job, JobNotFound, Jobs, portable
 from .predict import MAX_CITES, MAX_INDICES, InputError, Predictor
 from .explain import MAX_STEPS, MAX_TOP, METHODS, explain
-from .predlog import PredictionLog, PredictionLogError, explanation_row, log_row
+from .predlog import ConflictingLabel, PredictionLog, PredictionLogError, UnknownPrediction, explanation_row, log_row, record_feedback
 from .runs import promoted_checkpoint
 
 # %% ../nbs/18_serve.ipynb #7f4592d4
@@ -121,6 +121,27 @@ class DriftRequest(BaseModel):
     last: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1000
     since: Num|None = Field(None, description="Unix time: only rows logged at or after it")
     until: Num|None = Field(None, description="Unix time: only rows logged before it")
+
+# %% ../nbs/18_serve.ipynb #78e16c40
+class FeedbackRequest(BaseModel):
+    "The true class of a logged prediction: its request's id, its position in that request (`item`), and the class by `class_id` or `class_name`."
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"request_id": "demo-1", "item": 0, "class_name": "Neural_Networks"}]})
+    request_id: Annotated[str, Field(min_length=1, max_length=128, description="the prediction's `request_id` (its response says it)")]
+    item: Annotated[int, Field(strict=True, ge=0, description="the prediction's position in its request (0 for a paper or one node)")] = 0
+    class_id: Id|None = Field(None, description="the true class, an index into `class_names` of `/info`")
+    class_name: str|None = Field(None, description="the true class by name")
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.class_id is None) == (self.class_name is None): raise ValueError("give the true class as `class_id` or `class_name`, not both or neither")
+        return self
+
+    def class_of(self, class_names:list) -> int:
+        "The true class as an id of `class_names`; an `InputError` for a class the model does not have."
+        if self.class_name is not None:
+            if self.class_name not in class_names: raise InputError(f"class_name: unknown class {self.class_name!r}; the classes are {', '.join(class_names)}")
+            return class_names.index(self.class_name)
+        if not 0 <= self.class_id < len(class_names): raise InputError(f"class_id: {self.class_id} is out of range, valid ids are 0..{len(class_names) - 1}")
+        return self.class_id
 
 # %% ../nbs/18_serve.ipynb #ed9280c7f
 class ExplainRequest(PaperRequest):
@@ -222,6 +243,16 @@ class ExplainResponse(BaseModel):
     request_id: RequestId
     logged: bool = Field(description="true once the explanation is committed to the prediction log's `explanations` table")
 
+# %% ../nbs/18_serve.ipynb #47a348b8
+class FeedbackResponse(BaseModel):
+    "The answer of `POST /api/v1/feedback`: the label as recorded, and whether the prediction was right."
+    request_id: RequestId
+    item: int = Field(description="the prediction's position in its request")
+    class_id: int = Field(description="the true class")
+    predicted: int = Field(description="the class the service predicted")
+    correct: bool = Field(description="whether the prediction was right")
+    created: bool = Field(description="false when this label was already recorded (a repeat changes nothing)")
+
 # %% ../nbs/18_serve.ipynb #ed9280c7l
 class DriftJob(BaseModel):
     "A drift report job: its state, the window of the log it reads, and once done the report's summary."
@@ -258,17 +289,39 @@ class Metrics:
         self.errors = Counter("cora_gnn_request_errors", "responses with an error status, by route and kind (client, server)", ["route", "kind"], **kw)
         self.predictions = Counter("cora_gnn_predictions", "predictions by endpoint and predicted class", ["endpoint", "class_name"], **kw)
         self.log_rows = Counter("cora_gnn_prediction_log_rows", "prediction rows committed to the log", **kw)
+        self.confidence = Histogram("cora_gnn_prediction_confidence", "the predicted class's (calibrated) probability, by endpoint: "
+                                    "its mean (_sum / _count) estimates the accuracy without labels", ["endpoint"], **kw,
+                                    buckets=(.2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
+        self.feedback = Counter("cora_gnn_feedback", "true classes received by feedback, by whether the prediction was right", ["outcome"], **kw)
         self.log_failures = Counter("cora_gnn_prediction_log_failures", "prediction rows the log failed to write", **kw)
         self.model = Gauge("cora_gnn_model_info", "the served model (value 1)", ["model", "run_id", "checkpoint_sha256", "dataset"],
                            multiprocess_mode="max", **kw)
 
-        self._children = {}  # labelled series looked up once: `labels()` validates and locks on every call
+        recent = dict(multiprocess_mode="mostrecent", **kw)  # several workers: the value set last (read from the newest report) wins
+        self.drift_share = Gauge("cora_gnn_drift_share", "share of the summary features that drifted in the latest drift report", **recent)
+        self.drift_detected = Gauge("cora_gnn_drift_detected", "1 when the latest drift report found dataset drift, else 0", **recent)
+        self.drift_time = Gauge("cora_gnn_drift_report_timestamp_seconds", "when the latest drift report with a verdict was written (Unix time)", **recent)
+        self._drift_seen = None
+        self._children = {}
+        for e in ("node", "paper"): self.child(self.confidence, e)  # exported at 0 from the start, so that rates see the first predictions
+        for o in ("correct", "wrong"): self.child(self.feedback, o)  # labelled series looked up once: `labels()` validates and locks on every call
 
     def child(self, metric, *labels):
         "`metric.labels(*labels)`, cached."
         key = (metric, labels)
         if (c := self._children.get(key)) is None: c = self._children[key] = metric.labels(*labels)
         return c
+
+    def read_drift(self, summary:Path):
+        "Set the drift gauges from the latest report's `summary.json` when it has changed and holds a verdict (too few rows: none)."
+        try: seen = summary.stat().st_mtime_ns
+        except OSError: return
+        if seen == self._drift_seen: return
+        try: s = json.loads(summary.read_text())
+        except (OSError, ValueError): return  # being replaced: read it at the next scrape
+        self._drift_seen = seen
+        if s.get("drift_share") is None: return
+        self.drift_share.set(s["drift_share"]); self.drift_detected.set(int(bool(s["dataset_drift"]))); self.drift_time.set(seen / 1e9)
 
     def observe(self, route:str, method:str, status:int, seconds:float):
         self.child(self.requests, route, method, str(status)).inc()
@@ -286,7 +339,8 @@ def client_error(exc:Exception) -> tuple[int, str]|None:
     if isinstance(exc, RequestValidationError): return 422, _describe(exc.errors())
     if isinstance(exc, InputError): return 422, str(exc)
     if isinstance(exc, BodyTooLarge): return 413, str(exc)
-    if isinstance(exc, JobNotFound): return 404, str(exc)
+    if isinstance(exc, (JobNotFound, UnknownPrediction)): return 404, str(exc)
+    if isinstance(exc, ConflictingLabel): return 409, str(exc)
     if isinstance(exc, ReloadError): return 409, str(exc)
     return None
 
@@ -494,10 +548,19 @@ class Answers:
         except PredictionLogError: logged = False
         return ExplainResponse(explanation=e, model=s.model, run_id=s.run_id, request_id=rid, logged=logged)
 
+    async def feedback(self, req:FeedbackRequest, log_db:str) -> JSONResponse:
+        "Record `req`'s label in the log `log_db` (201; 200 for a repeat), count it, and answer it."
+        label = req.class_of(self.now.pr.class_names)
+        try: r = await run_in_threadpool(record_feedback, log_db, req.request_id, req.item, label)
+        except PredictionLogError as e: raise HTTPException(503, f"the prediction log cannot take feedback now: {e}") from None
+        if r["created"]: self.metrics.child(self.metrics.feedback, "correct" if r["correct"] else "wrong").inc()
+        return JSONResponse(FeedbackResponse(**r).model_dump(), status_code=201 if r["created"] else 200)
+
     async def _respond(self, s:Served, rid:str, endpoint:str, preds:list[dict], inputs:list[dict], body:list[bytes]) -> bytes:
         "Log `preds` (waiting for the commit), count them, and answer with the serialised predictions `body`."
         m = self.metrics
-        for p in preds: m.child(m.predictions, endpoint, p["class_name"]).inc()
+        conf = m.child(m.confidence, endpoint)
+        for p in preds: m.child(m.predictions, endpoint, p["class_name"]).inc(); conf.observe(p["confidence"])
         try:
             await self.log.submit_async([log_row(p, rid, s.model, s.run_id, **kw) for p, kw in zip(preds, inputs)])
             logged = True
@@ -526,7 +589,7 @@ class Reloader:
                         previous=dict(model=old.model, run_id=old.run_id))
 
 # %% ../nbs/18_serve.ipynb #16e00004
-def _info_routes(app:FastAPI, answers:Answers, registry:CollectorRegistry):
+def _info_routes(app:FastAPI, answers:Answers, registry:CollectorRegistry, drift_dir:str):
     "Add `/`, `/health`, `/ready`, `/info` and `/metrics` to `app`."
     @app.get("/", include_in_schema=False)
     async def root(): return RedirectResponse("/docs")
@@ -552,6 +615,7 @@ def _info_routes(app:FastAPI, answers:Answers, registry:CollectorRegistry):
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def prometheus():
+        answers.metrics.read_drift(Path(drift_dir)/"summary.json")
         reg = registry
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: sum their files
             from prometheus_client import multiprocess
@@ -585,7 +649,7 @@ def _work_routes(app:FastAPI, config:ServeConfig, answers:Answers):
 
 # %% ../nbs/18_serve.ipynb #16e00006a
 def _admin_routes(app:FastAPI, config:ServeConfig, answers:Answers, jobs:Jobs, reload:Reloader):
-    "Add the drift jobs and the model reload to `app`, behind the bearer token."
+    "Add the drift jobs, feedback and the model reload to `app`, behind the bearer token."
     admin = [Depends(require_token(config.admin_token))]
     @app.post("/api/v1/drift", status_code=202, response_model=DriftJob, dependencies=admin, responses={**_ADMIN, 422: {"description": "a bad window"}},
               summary="Start a drift report on the prediction log in the background, or get the one running (needs the bearer token)")
@@ -600,6 +664,13 @@ def _admin_routes(app:FastAPI, config:ServeConfig, answers:Answers, jobs:Jobs, r
     @app.get("/api/v1/drift/jobs/{job_id}", response_model=DriftJob, dependencies=admin, responses={**_ADMIN, 404: {"description": "no such job"}},
              summary="A drift job: its state, and the report's summary once done (needs the bearer token)")
     async def drift_job(job_id:str): return DriftJob.of(jobs.get(job_id))
+
+    @app.post("/api/v1/feedback", response_model=FeedbackResponse, status_code=201, dependencies=admin,
+              responses={**_ADMIN, 200: {"description": "this label was already recorded", "model": FeedbackResponse},
+                         404: {"description": "no such request id, or item, in the log"}, 409: {"description": "the prediction already has another label"},
+                         422: {"description": "a bad body or an unknown class"}, 503: {"description": "the prediction log is unavailable"}},
+              summary="Record the true class of a logged prediction, by its request id and position (needs the bearer token)")
+    async def feedback(req:FeedbackRequest): return await answers.feedback(req, config.log_db)
 
     @app.post("/admin/reload", response_model=Reloaded, dependencies=admin, responses={**_ADMIN, 409: {"description": "the checkpoint cannot be served; the old model still serves"}},
               summary="Load the promoted checkpoint, warm it and swap it in without dropping requests (needs the bearer token)")
@@ -648,8 +719,8 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
     async def _client_mistake(request, exc):
         status, detail = client_error(exc)
         return Response(_detail(detail), status_code=status, media_type="application/json")
-    for exc in (RequestValidationError, InputError, BodyTooLarge, JobNotFound, ReloadError): app.add_exception_handler(exc, _client_mistake)
-    _info_routes(app, answers, registry)
+    for exc in (RequestValidationError, InputError, BodyTooLarge, JobNotFound, ReloadError, UnknownPrediction, ConflictingLabel): app.add_exception_handler(exc, _client_mistake)
+    _info_routes(app, answers, registry, config.drift_dir)
     _work_routes(app, config, answers)
     _admin_routes(app, config, answers, jobs, reload)
     setup_tracing(app, tracer_provider)

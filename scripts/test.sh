@@ -2,7 +2,7 @@
 # The project's test command, run from anywhere:  bash scripts/test.sh
 # Installs what the suite needs where it is missing: .venv with the dev extra, PyG's neighbour sampler (built from
 # source: needs g++; scripts/sampler.sh), and the load generators wrk and hey (Debian: apt-get install wrk hey; installed
-# here when run as root), PostgreSQL's server (Debian: postgresql). Then: notebooks clean and exported in sync, lint, notebook tests, pytest, coverage.
+# here when run as root), PostgreSQL's server (Debian: postgresql), Prometheus and promtool (Debian: prometheus). Then: notebooks clean and exported in sync, lint, notebook tests, pytest, coverage.
 # .ci/run calls it on a fresh machine.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -26,6 +26,13 @@ if ! python scripts/tmp_postgres.py --check 2>/dev/null; then
   else die "tests/test_postgres.py needs PostgreSQL's server: apt-get install postgresql (as root), then rerun"; fi
   $sudo apt-get update -qq && $sudo apt-get install -y -qq postgresql >/dev/null
 fi
+step "Prometheus server and promtool for the alerting rules' tests (tests/test_alerts.py starts and stops its own server)"
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"
+  else die "tests/test_alerts.py needs Prometheus and promtool: apt-get install prometheus (as root), then rerun"; fi
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null
+fi
+echo "prometheus: $(command -v prometheus); promtool: $(command -v promtool)"
 if [ -z "${CORA_GNN_DATA_MIRROR:-}" ]; then   # the tests read a local mirror: fetch (and verify) it once
   python -c 'from cora_gnn.data import fetch_raw; [fetch_raw(n, root="data/mirror") for n in ("Cora", "CiteSeer")]'
   export CORA_GNN_DATA_MIRROR="$ROOT/data/mirror"

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,8 @@ def test_train_writes_a_run_and_prints_its_metrics(cli, env, tmp_path, cora):
     r = cli("train", "--dataset", "Cora", "--model", "gcn", "--seed", "0", "--epochs", "40", "--out", out, env=env)
     assert r.returncode == 0, r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert f"test_acc    {metrics['test_acc']:.4f}" in r.stdout
+    assert re.search(rf"^test_acc +{metrics['test_acc']:.4f}$", r.stdout, re.M), r.stdout
+    assert re.search(rf"^temperature +{metrics['temperature']:.4f}$", r.stdout, re.M), r.stdout
     assert metrics["epochs"] == 40 and metrics["test_acc"] > 0.6
     assert len(pd.read_csv(out / "history.csv")) == 40
     run = json.loads((out / "run.json").read_text())

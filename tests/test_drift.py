@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cora_gnn.drift import drift_report, monitor, paper_features_frame, reference_frame, simulate, stream
-from cora_gnn.predlog import PredictionLog, PredictionLogError
+from cora_gnn.predlog import PredictionLog, read_log, PredictionLogError
 from cora_gnn.serve import ServeConfig, create_app
 
 
@@ -92,6 +92,8 @@ def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
     r = cli("drift", "--runs", registry[1], "--log-db", tmp_path / "log.db", "--out", tmp_path / "d", env=cli_env)
     assert r.returncode == 0, r.stderr
     assert "200 current rows, 2708 reference nodes" in r.stdout and "dataset drift: False" in r.stdout
+    mean = read_log(tmp_path / "log.db").confidence.mean()
+    assert f"accuracy: estimated {mean:.3f} (mean calibrated confidence), no feedback labels in the window" in r.stdout, r.stdout
     assert (tmp_path / "d" / "report.html").stat().st_size > 100_000
 
 

@@ -9,7 +9,7 @@ from itertools import cycle
 
 import httpx
 
-from cora_gnn.predlog import PredictionLog, explanation_row, log_row, read_log
+from cora_gnn.predlog import ConflictingLabel, PredictionLog, explanation_row, log_row, read_feedback, read_log, record_feedback
 
 NODE = dict(index=3, class_id=1, class_name="Theory", confidence=0.9)
 PAPER = dict(index=None, class_id=0, class_name="Case_Based", confidence=0.5)
@@ -41,6 +41,17 @@ def test_explanations_and_a_second_writer_share_the_tables(pg_url):
     assert read_log(pg_url).request_id.tolist() == ["e1", "b1"]
 
 
+def test_racing_labels_for_one_prediction_record_exactly_one(pg_url):
+    with PredictionLog(pg_url) as log: log.submit([log_row(NODE, "f1", "gcn", "run-a"), log_row(PAPER, "f1", "gcn", "run-a")]).result(30)
+    def label(c):
+        try: return record_feedback(pg_url, "f1", 1, c)["created"]
+        except ConflictingLabel: return "conflict"
+    with ThreadPoolExecutor(8) as ex: outcomes = list(ex.map(label, [0, 1, 2, 3, 4, 5, 6, 0]))
+    winner = read_feedback(pg_url).label.tolist()
+    assert len(winner) == 1 and outcomes.count(True) == 1, (outcomes, winner)
+    assert outcomes.count("conflict") == 7 - outcomes.count(False) and (outcomes.count(False) == 0 or winner == [0]), outcomes
+
+
 def test_unreachable_server_is_a_clear_error(cli, cli_env, registry, free_port, tmp_path):
     url = f"postgresql://cora:secret@127.0.0.1:{free_port()}/cora"
     r = cli("serve", "--runs", registry[1], "--log-db", url, "--port", free_port(), env=cli_env, timeout=120)
@@ -52,16 +63,24 @@ def test_unreachable_server_is_a_clear_error(cli, cli_env, registry, free_port, 
 
 
 def test_service_and_drift_command_on_postgres(start_server, registry, cli, cli_env, pg_url, tmp_path):
-    s = start_server("--runs", registry[1], "--log-db", pg_url)
+    s = start_server("--runs", registry[1], "--log-db", pg_url, env={**cli_env, "CORA_GNN_ADMIN_TOKEN": "pg-token"})
     r = s.post("/api/v1/predict", json={"indices": [0, 1, 2]}, headers={"X-Request-ID": "pg-1"}).json()
     assert r["logged"] is True
+    auth = {"Authorization": "Bearer pg-token"}
+    preds = [p["class_id"] for p in r["predictions"]]
+    for item, label in enumerate([preds[0], (preds[1] + 1) % 7]):
+        assert s.post("/api/v1/feedback", json={"request_id": "pg-1", "item": item, "class_id": label}, headers=auth).status_code == 201
+    assert s.post("/api/v1/feedback", json={"request_id": "pg-1", "item": 0, "class_id": (preds[0] + 1) % 7}, headers=auth).status_code == 409
+    assert s.post("/api/v1/feedback", json={"request_id": "pg-9", "class_id": 0}, headers=auth).status_code == 404
     for i in range(30):
         assert s.post("/api/v1/predict/paper", json={"words": [i, i + 7], "cites": [i]}).json()["logged"]
     rows = read_log(pg_url)
     assert rows[rows.request_id == "pg-1"].node_index.tolist() == [0, 1, 2] and (rows.endpoint == "paper").sum() == 30
     d = cli("drift", "--runs", registry[1], "--log-db", pg_url, "--out", tmp_path / "drift", "--last", 100, env=cli_env, timeout=300)
     assert d.returncode == 0, d.stderr
-    assert json.loads((tmp_path / "drift" / "summary.json").read_text())["rows"]["current"] == len(rows) == 33
+    summary = json.loads((tmp_path / "drift" / "summary.json").read_text())
+    assert summary["rows"]["current"] == len(rows) == 33
+    assert {k: summary["window"]["accuracy"][k] for k in ("predictions", "labelled", "realised")} == dict(predictions=33, labelled=2, realised=0.5)
 
 
 def test_replicas_share_one_log_and_a_killed_one_loses_nothing_acknowledged(start_server, registry, pg_url):

@@ -35,7 +35,7 @@ def server(cli_env, registry, server_cls, tmp_path_factory):
 
 def test_served_node_predictions_are_the_trained_models(server, registry, cora):
     result, _ = registry
-    with torch.no_grad(): proba = result.model(cora.x, cora.edge_index).softmax(-1)
+    with torch.no_grad(): proba = (result.model(cora.x, cora.edge_index) / result.metrics["temperature"]).softmax(-1)  # calibrated
     idx = list(range(0, cora.num_nodes, 27))
     r = server.post("/api/v1/predict", json={"indices": idx})
     assert r.status_code == 200, r.text
@@ -61,7 +61,7 @@ def test_info_describes_the_served_run(server, registry, cora):
 
 def test_new_paper_prediction(server, registry, cora):
     "A node of the graph sent again as a new paper (its words and citations) is classified like the node itself."
-    pr = Predictor(registry[0].model, cora, cora.class_names)
+    pr = Predictor(registry[0].model, cora, cora.class_names, dict(metrics=registry[0].metrics))  # calibrated as served
     src, dst = cora.edge_index
     test_nodes = cora.test_mask.nonzero().view(-1)[:60].tolist()
     agree = 0
