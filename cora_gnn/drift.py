@@ -7,7 +7,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/drift.html.md"""
 # %% auto #0
 __all__ = ['MIN_ROWS', 'DRIFT_SHARE', 'PERTURBATIONS', 'paper_features_frame', 'reference_frame', 'log_frame', 'drift_report',
            'summary_table', 'window_accuracy', 'log_frames', 'monitor', 'monitor_checkpoint', 'perturb', 'stream',
-           'simulate', 'robustness', 'estimate_errors']
+           'simulate', 'auroc', 'robustness', 'estimate_errors']
 
 # %% ../nbs/15_drift.ipynb #6719daa9
 import html, json, warnings
@@ -15,26 +15,42 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .config import UsageError
 from .files import atomic_write, timestamp, write_json
-from .predict import Predictor
+from .predict import Predictor, citation_surprise
 from .predlog import PredictionLog, log_row, read_feedback, read_log
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5
 def _projection(num_features:int, dims:int=3, seed:int=0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((num_features, dims))
 
+# %% ../nbs/15_drift.ipynb #a9bb1920
+def _ood(pr:Predictor, words:list, cites:list, batch:int=4096) -> np.ndarray:
+    "The `ood` score of papers given by their word ids and citations, as `Predictor` computes it, in batches."
+    out = []
+    for s in range(0, len(words), batch):
+        ws, cs = words[s:s + batch], cites[s:s + batch]
+        x = torch.zeros(len(ws), pr.data.num_features)
+        for r, w in enumerate(ws): x[r, list(w)] = 1.0
+        pw = pr.words_proba(x / x.sum(1, keepdim=True).clamp(min=1e-12))
+        dst = torch.tensor([r for r, c in enumerate(cs) for _ in c], dtype=torch.long)
+        src = torch.tensor([n for c in cs for n in c], dtype=torch.long)
+        out.append(citation_surprise(pw, pr.classes, src, dst, len(ws)).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
 # %% ../nbs/15_drift.ipynb #62b4f0f5a
-def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confidences) -> pd.DataFrame:
-    "One row of summary features per paper, from its word ids, cited nodes, and the model's class and confidence for it."
-    pred, proj, k = pr.proba.argmax(1).numpy(), _projection(pr.data.num_features), len(pr.class_names)
+def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confidences, ood=None) -> pd.DataFrame:
+    "One row of summary features per paper, from its word ids, cited nodes, and the model's class, confidence and `ood` score (computed if not given)."
+    pred, proj, k = pr.classes.numpy(), _projection(pr.data.num_features), len(pr.class_names)
     rows = []
-    for w, c in zip(words, cites):
+    for w, c, y in zip(words, cites, class_ids):
         frac = np.bincount(pred[list(c)], minlength=k) / len(c) if len(c) else np.zeros(k)
-        rows.append([len(w), len(c), *frac, *(proj[list(w)].mean(0) if len(w) else np.zeros(proj.shape[1]))])
-    cols = ["n_words", "n_cites", *(f"cites_{n}" for n in pr.class_names), *(f"words_{i}" for i in range(proj.shape[1]))]
+        rows.append([len(w), len(c), *frac, frac[int(y)], *(proj[list(w)].mean(0) if len(w) else np.zeros(proj.shape[1]))])
+    cols = ["n_words", "n_cites", *(f"cites_{n}" for n in pr.class_names), "agreement", *(f"words_{i}" for i in range(proj.shape[1]))]
     df = pd.DataFrame(rows, columns=cols)
+    df["ood"] = _ood(pr, words, cites) if ood is None else np.asarray(ood, dtype=float)
     df["confidence"] = np.asarray(confidences, dtype=float)
     df["predicted"] = [pr.class_names[int(c)] for c in class_ids]
     return df
@@ -43,7 +59,7 @@ def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confid
 def reference_frame(pr:Predictor) -> pd.DataFrame:
     "The reference: every node of the training graph, summarised, with the model's own predictions."
     nodes = range(pr.num_nodes)
-    return paper_features_frame(pr, *pr.graph_inputs(nodes), [p["class_id"] for p in pr.nodes], [p["confidence"] for p in pr.nodes])
+    return paper_features_frame(pr, *pr.graph_inputs(nodes), [p["class_id"] for p in pr.nodes], [p["confidence"] for p in pr.nodes], pr.ood.numpy())
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5c
 def log_frame(pr:Predictor, log:pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +70,8 @@ def log_frame(pr:Predictor, log:pd.DataFrame) -> pd.DataFrame:
     gw, gc = iter(gw), iter(gc)
     for is_node, w, c in zip(node_rows, log.words, log.cites):
         words.append(next(gw) if is_node else json.loads(w)); cites.append(next(gc) if is_node else json.loads(c))
-    return paper_features_frame(pr, words, cites, log.class_id, log.confidence)
+    logged = "ood" in log and log.ood.notna().all()  # as served; rows logged before the score existed have none
+    return paper_features_frame(pr, words, cites, log.class_id, log.confidence, log.ood if logged else None)
 
 # %% ../nbs/15_drift.ipynb #510eb8cf
 MIN_ROWS = 50
@@ -129,7 +146,7 @@ def log_frames(pr:Predictor, log_db:str|Path, last:int|None=1000, since:float|No
     first = float(log.ts.min()) if len(log) else None
     labelled = read_feedback(log_db, since=first) if len(log) else None
     window = dict(log_db=str(log_db), last=last, since=since, until=until, first_ts=first, last_ts=float(log.ts.max()) if len(log) else None,
-                  accuracy=window_accuracy(log, labelled))
+                  accuracy=window_accuracy(log, labelled), ood=round(float(log.ood.mean()), 4) if len(log) and log.ood.notna().any() else None)
     return reference, log_frame(pr, log) if len(log) else reference.iloc[:0], window
 
 # %% ../nbs/15_drift.ipynb #c8933efaa
@@ -188,20 +205,27 @@ def simulate(pr:Predictor, log:PredictionLog, n:int=500, kind:str|None=None, sev
                 for p, w, c in zip(preds, words, cites)]).result()
     return float(np.mean([p["class_id"] == t for p, t in zip(preds, y)]))
 
+# %% ../nbs/15_drift.ipynb #bc76d394
+def auroc(negatives, positives) -> float:
+    "The area under the ROC curve of telling `positives` from `negatives` by their scores: the chance a random positive scores higher (ties count half)."
+    r = pd.Series(np.r_[negatives, positives]).rank().to_numpy()[len(negatives):]
+    return float((r.sum() - len(positives) * (len(positives) + 1) / 2) / (len(negatives) * len(positives)))
+
 # %% ../nbs/15_drift.ipynb #243c0b5f
 def robustness(pr:Predictor, kinds=PERTURBATIONS, severities=(0.0, 0.25, 0.5, 0.75, 1.0), n:int=500, seed:int=0,
                progress:bool=False) -> pd.DataFrame:
-    "Accuracy, label-free estimate of it (mean confidence) and drift verdict of perturbed streams, one row per (kind, severity)."
+    "Per perturbed stream (kind, severity): accuracy, its label-free estimate, the OOD score's mean and AUROC against an unperturbed stream, the drift verdict."
     from tqdm.auto import tqdm
     ref, rows = reference_frame(pr), []
+    clean = [pr.predict_paper(words=w, cites=c)["ood"] for w, c in zip(*stream(pr, n, None, 0.0, seed + 1)[:2])]  # other test nodes, as they are
     for kind in tqdm([(k, s) for k in kinds for s in severities], disable=not progress, desc="robustness"):
         kind, sev = kind
         words, cites, y = stream(pr, n, kind, sev, seed)
         preds = [pr.predict_paper(words=w, cites=c) for w, c in zip(words, cites)]
-        cur = paper_features_frame(pr, words, cites, [p["class_id"] for p in preds], [p["confidence"] for p in preds])
-        s = drift_report(ref, cur)
+        ood = [p["ood"] for p in preds]
+        s = drift_report(ref, paper_features_frame(pr, words, cites, [p["class_id"] for p in preds], [p["confidence"] for p in preds], ood))
         rows.append(dict(kind=kind, severity=sev, accuracy=float(np.mean([p["class_id"] == t for p, t in zip(preds, y)])),
-                         estimated=float(np.mean([p["confidence"] for p in preds])),
+                         estimated=float(np.mean([p["confidence"] for p in preds])), ood=float(np.mean(ood)), ood_auroc=auroc(clean, ood),
                          drift_share=s["drift_share"], dataset_drift=s["dataset_drift"], n_drifted=sum(v["drifted"] for v in s["columns"].values()),
                          drifted=", ".join(k for k, v in s["columns"].items() if v["drifted"])))
     return pd.DataFrame(rows)

@@ -55,12 +55,12 @@ def hops_to(edge_index:torch.Tensor, n:int, target:int) -> tuple[torch.Tensor, t
     return dist, nxt
 
 # %% ../nbs/13_explain.ipynb #13e0000f
-def without(model:nn.Module, g:Neighbourhood, class_id:int, words=(), rows=()) -> float:
-    "The probability of `class_id` at `g.target` with `words` removed from it and the papers at `rows` cut off (all their edges)."
+def without(model:nn.Module, g:Neighbourhood, class_id:int, words=(), rows=(), temperature:float=1.0) -> float:
+    "The probability of `class_id` at `g.target` (logits over `temperature`) with `words` removed from it and the papers at `rows` cut off."
     x, rows = g.x.clone(), torch.as_tensor(list(rows), dtype=torch.long)
     x[g.target, list(words)] = 0
     keep = ~(torch.isin(g.edge_index[0], rows) | torch.isin(g.edge_index[1], rows))
-    with torch.no_grad(): return float(model(x, g.edge_index[:, keep]).softmax(-1)[g.target, class_id])
+    with torch.no_grad(): return float((model(x, g.edge_index[:, keep])[g.target] / temperature).softmax(-1)[class_id])
 
 # %% ../nbs/13_explain.ipynb #13e00012
 @dataclass
@@ -92,16 +92,16 @@ def _papers(pr:Predictor, g:Neighbourhood, rows:list[int], score:torch.Tensor, d
 def _fidelity(pr:Predictor, g:Neighbourhood, c:int, p0:float, top_w:list[int], top_r:list[int], dist:torch.Tensor, seed:int=0) -> dict:
     "The fall in the prediction without the words `top_w` and the papers at rows `top_r`, and without as many random ones."
     rng, present = random.Random(seed), (g.x[g.target] > 0).nonzero().view(-1).tolist()
-    p1 = without(pr.model, g, c, top_w, top_r)
-    p2 = without(pr.model, g, c, rng.sample(present, len(top_w)), rng.sample((dist > 0).nonzero().view(-1).tolist(), len(top_r)))
+    p1 = without(pr.model, g, c, top_w, top_r, pr.temperature)
+    p2 = without(pr.model, g, c, rng.sample(present, len(top_w)), rng.sample((dist > 0).nonzero().view(-1).tolist(), len(top_r)), pr.temperature)
     return dict(words_removed=len(top_w), papers_removed=len(top_r), confidence_without=p1, drop=p0 - p1, random_drop=p0 - p2)
 
 # %% ../nbs/13_explain.ipynb #13e00016
 def describe(pr:Predictor, g:Neighbourhood, a:torch.Tensor, method:str, top:int=10, remove:int=3, started:float|None=None,
              p:torch.Tensor|None=None) -> Explanation:
-    "The `Explanation` of the prediction `p` (computed if not given) at `g.target` given attributions `a` (one per feature of `g.x`, from any method)."
+    "The `Explanation` of the prediction `p` (calibrated probabilities, computed if not given) at `g.target` given attributions `a` (one per feature of `g.x`, from any method)."
     if p is None:
-        with torch.no_grad(): p = pr.model(g.x, g.edge_index)[g.target].softmax(-1)
+        with torch.no_grad(): p = (pr.model(g.x, g.edge_index)[g.target] / pr.temperature).softmax(-1)
     c = int(p.argmax())
     ids = (g.x[g.target] > 0).nonzero().view(-1)
     words = [dict(word=int(ids[i]), attribution=a[g.target, ids[i]].item()) for i in a[g.target, ids].argsort(descending=True)[:top]]
@@ -120,7 +120,7 @@ def explain(pr:Predictor, index:int|None=None, words=None, features=None, cites=
     check_request(method, steps, top)
     t0 = time.perf_counter()
     g = pr.neighbourhood(index, words, features, cites)
-    with torch.no_grad(): p = pr.model(g.x, g.edge_index)[g.target].softmax(-1)
+    with torch.no_grad(): p = (pr.model(g.x, g.edge_index)[g.target] / pr.temperature).softmax(-1)  # the served, calibrated probabilities
     with torch.enable_grad(): a = attributions(pr.model, g, int(p.argmax()), method, steps)
     return describe(pr, g, a, method, top, remove, t0, p)
 

@@ -6,7 +6,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/predict.html.md"""
 
 # %% auto #0
 __all__ = ['MAX_INDICES', 'MAX_CITES', 'InputError', 'Neighbourhood', 'check_ids', 'paper_features', 'in_edges', 'upstream',
-           'paper_subgraph', 'Predictor']
+           'paper_subgraph', 'citation_surprise', 'Predictor']
 
 # %% ../nbs/12_predict.ipynb #506596e5
 from collections import Counter
@@ -109,6 +109,12 @@ def paper_subgraph(ptr:torch.Tensor, src:torch.Tensor, cites:torch.Tensor, hops:
     new, c = torch.full_like(cites, len(subset)), torch.searchsorted(subset, cites)
     return subset, torch.cat([edge_index, torch.stack([c, new]), torch.stack([new, c])], 1)
 
+# %% ../nbs/12_predict.ipynb #eb725791
+def citation_surprise(words_proba:torch.Tensor, classes:torch.Tensor, src:torch.Tensor, dst:torch.Tensor, n:int) -> torch.Tensor:
+    "For each of `n` papers: the largest `1 - words_proba[paper, classes[cited]]` over its citations `src -> dst` (0 without any)."
+    s = 1 - words_proba[dst, classes[src]]
+    return torch.zeros(n, dtype=s.dtype).scatter_reduce(0, dst, s, "amax")
+
 # %% ../nbs/12_predict.ipynb #81131b6d
 class Predictor:
     "A model and its graph, ready to answer: every node's prediction computed once; new papers classified on their neighbourhood."
@@ -119,9 +125,10 @@ class Predictor:
         self.model = inference_copy(model)
         self.temperature = float(self.info.get("metrics", {}).get("temperature", 1.0))  # fit on validation nodes at training (`cora_gnn.train`)
         with torch.inference_mode(): self.proba = (model.eval()(data.x, data.edge_index) / self.temperature).softmax(-1)
-        conf, cls = self.proba.max(1)
-        self.nodes = [dict(index=i, class_id=c, class_name=self.class_names[c], confidence=f, probabilities=p)
-                      for i, (c, f, p) in enumerate(zip(cls.tolist(), conf.tolist(), self.proba.tolist()))]
+        conf, self.classes = self.proba.max(1)
+        self.ood = citation_surprise(self.words_proba(data.x), self.classes, *data.edge_index, self.num_nodes)
+        self.nodes = [dict(index=i, class_id=c, class_name=self.class_names[c], confidence=f, probabilities=p, ood=o)
+                      for i, (c, f, p, o) in enumerate(zip(self.classes.tolist(), conf.tolist(), self.proba.tolist(), self.ood.tolist()))]
 
     @classmethod
     def from_checkpoint(cls, path:str|Path, data:Data|None=None, root=None, mirror=None) -> "Predictor":
@@ -136,6 +143,10 @@ class Predictor:
         info = dict(model=ck.config.model, run_id=run_id(path), checkpoint=str(path), checkpoint_sha256=sha256(path),
                     metrics=ck.metrics, dataset=ck.dataset, versions=ck.versions)
         return cls(ck.model, data, ck.class_names, info)
+
+    def words_proba(self, x:torch.Tensor) -> torch.Tensor:
+        "Calibrated class probabilities of the papers `x` (rows of features) from their words alone, without citations."
+        with torch.inference_mode(): return (self.model(x, torch.empty(2, 0, dtype=torch.long)) / self.temperature).softmax(-1)
 
     def graph_inputs(self, nodes) -> tuple[list, list]:
         "The word ids and cited nodes of graph `nodes`, as a new paper would send them: its words, and the papers linked to it."
@@ -165,6 +176,9 @@ class Predictor:
 
     def predict_paper(self, words=None, features=None, cites=()) -> dict:
         "Classify a paper that is not in the graph, from its `words` or `features` and the nodes it `cites`."
-        with torch.inference_mode(): p = (self.model(*self.paper_graph(words, features, cites))[-1] / self.temperature).softmax(-1)
-        c = int(p.argmax())
-        return dict(index=None, class_id=c, class_name=self.class_names[c], confidence=float(p[c]), probabilities=p.tolist())
+        g = self.neighbourhood(words=words, features=features, cites=cites)
+        with torch.inference_mode():  # one pass: the paper with its citations, and an unlinked copy of it (its words alone)
+            p, pw = (self.model(torch.cat([g.x, g.x[-1:]]), g.edge_index)[-2:] / self.temperature).softmax(-1)
+        c, cited = int(p.argmax()), torch.as_tensor(list(cites), dtype=torch.long)
+        ood = float(1 - pw[self.classes[cited]].min()) if len(cited) else 0.0
+        return dict(index=None, class_id=c, class_name=self.class_names[c], confidence=float(p[c]), probabilities=p.tolist(), ood=ood)

@@ -173,6 +173,7 @@ class Prediction(BaseModel):
     class_name: str = Field(description="the predicted class's name")
     confidence: float = Field(description="the predicted class's probability")
     probabilities: list[float] = Field(description="one probability per class, in `class_id` order")
+    ood: float = Field(description="out-of-distribution score in [0, 1]: how improbable, by the paper's words alone, the class of its most surprising citation is")
 
 # %% ../nbs/18_serve.ipynb #ed9280c7d
 class PredictResponse(BaseModel):
@@ -292,6 +293,8 @@ class Metrics:
         self.confidence = Histogram("cora_gnn_prediction_confidence", "the predicted class's (calibrated) probability, by endpoint: "
                                     "its mean (_sum / _count) estimates the accuracy without labels", ["endpoint"], **kw,
                                     buckets=(.2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
+        self.ood = Histogram("cora_gnn_prediction_ood", "the predictions' out-of-distribution score, by endpoint", ["endpoint"], **kw,
+                             buckets=(.1, .25, .5, .75, .9, .95, .99))
         self.feedback = Counter("cora_gnn_feedback", "true classes received by feedback, by whether the prediction was right", ["outcome"], **kw)
         self.log_failures = Counter("cora_gnn_prediction_log_failures", "prediction rows the log failed to write", **kw)
         self.model = Gauge("cora_gnn_model_info", "the served model (value 1)", ["model", "run_id", "checkpoint_sha256", "dataset"],
@@ -303,7 +306,7 @@ class Metrics:
         self.drift_time = Gauge("cora_gnn_drift_report_timestamp_seconds", "when the latest drift report with a verdict was written (Unix time)", **recent)
         self._drift_seen = None
         self._children = {}
-        for e in ("node", "paper"): self.child(self.confidence, e)  # exported at 0 from the start, so that rates see the first predictions
+        for e in ("node", "paper"): self.child(self.confidence, e); self.child(self.ood, e)  # exported at 0 from the start, so that rates see the first predictions
         for o in ("correct", "wrong"): self.child(self.feedback, o)  # labelled series looked up once: `labels()` validates and locks on every call
 
     def child(self, metric, *labels):
@@ -559,8 +562,8 @@ class Answers:
     async def _respond(self, s:Served, rid:str, endpoint:str, preds:list[dict], inputs:list[dict], body:list[bytes]) -> bytes:
         "Log `preds` (waiting for the commit), count them, and answer with the serialised predictions `body`."
         m = self.metrics
-        conf = m.child(m.confidence, endpoint)
-        for p in preds: m.child(m.predictions, endpoint, p["class_name"]).inc(); conf.observe(p["confidence"])
+        conf, ood = m.child(m.confidence, endpoint), m.child(m.ood, endpoint)
+        for p in preds: m.child(m.predictions, endpoint, p["class_name"]).inc(); conf.observe(p["confidence"]); ood.observe(p["ood"])
         try:
             await self.log.submit_async([log_row(p, rid, s.model, s.run_id, **kw) for p, kw in zip(preds, inputs)])
             logged = True

@@ -24,7 +24,7 @@ def promtool(*args):
 
 def test_rules_pass_promtool_check_and_their_unit_tests():
     check = promtool("check", "rules", RULES)
-    assert check.returncode == 0 and "SUCCESS: 10 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 11 rules found" in check.stdout, check.stdout + check.stderr
     unit = promtool("test", "rules", RULES.parent / "rules_test.yml")
     assert unit.returncode == 0 and "SUCCESS" in unit.stdout, unit.stdout + unit.stderr
 
@@ -81,11 +81,11 @@ def test_real_prometheus_scrapes_the_service_and_fires_on_a_drifted_stream(start
         words, cites, _ = stream(predictor, 120, "cites_rewired", 1.0, seed=0)
         rng = np.random.default_rng(1)
         words = [perturb(predictor, w, c, "words_added", 1.0, rng)[0] for w, c in zip(words, cites)]
-        confidences = []
+        confidences, oods = [], []
         for w, c in zip(words, cites):
             r = server.post("/api/v1/predict/paper", json={"words": w, "cites": c})
             assert r.status_code == 200, r.text
-            confidences.append(r.json()["predictions"][0]["confidence"])
+            confidences.append(r.json()["predictions"][0]["confidence"]); oods.append(r.json()["predictions"][0]["ood"])
         auth = {"Authorization": f"Bearer {TOKEN}"}
         job = server.post("/api/v1/drift", json={"last": 120}, headers=auth).json()
         while job["state"] == "running": time.sleep(0.5); job = server.get(job["poll"], headers=auth).json()
@@ -96,6 +96,8 @@ def test_real_prometheus_scrapes_the_service_and_fires_on_a_drifted_stream(start
             seen[:] = prom.query("cora_gnn:estimated_accuracy:10m")
             return seen and abs(float(seen[0]["value"][1]) - mean) < 1e-6
         prom.wait(estimate, timeout=30 if prom.query('cora_gnn_prediction_confidence_count{endpoint="paper"} == 120') else 60)
+        ood = prom.query("cora_gnn:ood_mean:10m")  # recorded on the same scrapes
+        assert abs(float(ood[0]["value"][1]) - sum(oods) / len(oods)) < 1e-6, (ood, sum(oods) / len(oods))
         alert = prom.wait(lambda: prom.firing("CoraGnnDrift"))
         assert alert[0]["labels"]["severity"] == "warning"
         share = job["result"]["drift_share"]

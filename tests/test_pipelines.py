@@ -20,7 +20,7 @@ def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path, paper
     assert record["dataset"]["fingerprint"] and record["versions"]["torch_geometric"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 40 and metrics["test_acc"] > 0.5
-    for f in ("history", "confusion", "embedding"):
+    for f in ("history", "confusion", "embedding", "reliability"):
         assert (out / "figures" / f"{f}.png").stat().st_size > 10_000
     # the offline W&B run can be read back: config, every epoch, the summary
     (wandb_run,) = (out / "wandb").glob("offline-run-*")

@@ -18,9 +18,10 @@ from cora_gnn.serve import ServeConfig, create_app
 
 def same_prediction(a, b):
     "Equal up to float rounding (the server runs torch with one thread, the test process with more)."
-    return ({k: v for k, v in a.items() if k not in ("confidence", "probabilities")}
-            == {k: v for k, v in b.items() if k not in ("confidence", "probabilities")}
-            and torch.allclose(torch.tensor(a["probabilities"]), torch.tensor(b["probabilities"]), atol=1e-5))
+    floats = ("confidence", "probabilities", "ood")
+    return ({k: v for k, v in a.items() if k not in floats} == {k: v for k, v in b.items() if k not in floats}
+            and torch.allclose(torch.tensor(a["probabilities"]), torch.tensor(b["probabilities"]), atol=1e-5)
+            and abs(a["ood"] - b["ood"]) < 1e-5)
 
 
 @pytest.fixture(scope="module")
