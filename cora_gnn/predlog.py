@@ -368,16 +368,19 @@ def _exists(target):
     if not is_postgres(target) and not Path(target).is_file():
         raise PredictionLogError(f"no prediction log at {target}: start the service (cora-gnn serve) or pass --log-db")
 
+def _read(target, sql:str, since:float|None, until:float|None, *params) -> pd.DataFrame:
+    "The rows of the read-only `sql` on the log `target` for the window `since <= ts < until` (its first two parameters), then `params`."
+    _exists(target)
+    window = (since if since is not None else float("-inf"), until if until is not None else float("inf"))
+    try: return _query(target, sql, (*window, *params))
+    except Exception as e: raise PredictionLogError(f"cannot read the prediction log {redact(target)}: {e}") from e
+
 def read_log(target:str|Path, last:int|None=None, since:float|None=None, until:float|None=None, table:str="predictions") -> pd.DataFrame:
     "Rows of `table` in the prediction log `target` (oldest first): those with `since <= ts < until`, then the `last` of them."
-    _exists(target)
     if last is not None and last < 1: raise UsageError(f"last must be at least 1, not {last}")
     if table not in TABLES: raise UsageError(f"table must be one of {', '.join(TABLES)}, not {table!r}")
     sql = f"SELECT * FROM {table} WHERE ts >= ? AND ts < ? ORDER BY id DESC" + (" LIMIT ?" if last else "")
-    params = (since if since is not None else float("-inf"), until if until is not None else float("inf"), *([last] if last else []))
-    try: df = _query(target, sql, params)
-    except Exception as e: raise PredictionLogError(f"cannot read the prediction log {redact(target)}: {e}") from e
-    df = df.iloc[::-1].reset_index(drop=True)
+    df = _read(target, sql, since, until, *([last] if last else [])).iloc[::-1].reset_index(drop=True)
     return df.astype({"node_index": "Int64"}) if "node_index" in df else df  # ids, not floats, beside the new papers' nulls
 
 
@@ -396,8 +399,8 @@ def record_feedback(target, request_id:str, item:int, class_id:int, ts:float|Non
             if not preds: raise UnknownPrediction(f"no prediction with request id {request_id!r} in the log")
             if not 0 <= item < len(preds):
                 raise UnknownPrediction(f"request {request_id!r} made {len(preds)} prediction(s): item must be 0..{len(preds) - 1}, not {item}")
-            new, _ = run("INSERT INTO feedback (ts, request_id, item, class_id) VALUES (?, ?, ?, ?) "
-                         "ON CONFLICT (request_id, item) DO NOTHING RETURNING id", (time.time() if ts is None else ts, request_id, item, class_id))
+            new, _ = run(_INSERT["feedback"] + " ON CONFLICT (request_id, item) DO NOTHING RETURNING id",
+                         (time.time() if ts is None else ts, request_id, item, class_id))
             (label,), _ = run("SELECT class_id FROM feedback WHERE request_id = ? AND item = ?", (request_id, item))
     except FeedbackError: raise
     except Exception as e: raise PredictionLogError(f"cannot record feedback in the prediction log {redact(target)}: {e}") from e
@@ -416,7 +419,5 @@ WHERE p.ts >= ? AND p.ts < ? ORDER BY p.id"""
 
 def read_feedback(target, since:float|None=None, until:float|None=None) -> pd.DataFrame:
     "The labelled predictions made with `since <= ts < until`: each prediction's row `id`, class, confidence, true `label` and `correct`."
-    _exists(target)
-    try: df = _query(target, _LABELLED, (since if since is not None else float("-inf"), until if until is not None else float("inf")))
-    except Exception as e: raise PredictionLogError(f"cannot read the prediction log {redact(target)}: {e}") from e
+    df = _read(target, _LABELLED, since, until)
     return df.assign(correct=df.predicted == df.label)

@@ -305,9 +305,9 @@ class Metrics:
         self.drift_detected = Gauge("cora_gnn_drift_detected", "1 when the latest drift report found dataset drift, else 0", **recent)
         self.drift_time = Gauge("cora_gnn_drift_report_timestamp_seconds", "when the latest drift report with a verdict was written (Unix time)", **recent)
         self._drift_seen = None
-        self._children = {}
+        self._children = {}  # labelled series looked up once: `labels()` validates and locks on every call
         for e in ("node", "paper"): self.child(self.confidence, e); self.child(self.ood, e)  # exported at 0 from the start, so that rates see the first predictions
-        for o in ("correct", "wrong"): self.child(self.feedback, o)  # labelled series looked up once: `labels()` validates and locks on every call
+        for o in ("correct", "wrong"): self.child(self.feedback, o)
 
     def child(self, metric, *labels):
         "`metric.labels(*labels)`, cached."

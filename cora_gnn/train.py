@@ -86,10 +86,10 @@ def evaluate(model:nn.Module, data:Data) -> dict:
 
 # %% ../nbs/06_train.ipynb #6c4bf3ae
 @torch.no_grad()
-def predict_proba(model:nn.Module, data:Data, temperature:float=1.0) -> torch.Tensor:
-    "Class probabilities for every node of `data`, from the logits divided by `temperature` (see Calibration)."
+def predict_proba(model:nn.Module, data:Data) -> torch.Tensor:
+    "Class probabilities for every node of `data`."
     model.eval()
-    return (model(data.x, data.edge_index) / temperature).softmax(-1)
+    return model(data.x, data.edge_index).softmax(-1)
 
 # %% ../nbs/06_train.ipynb #90ccd5c1
 def _full_step(model:nn.Module, net:nn.Module, opt, data:Data):
