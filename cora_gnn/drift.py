@@ -19,7 +19,7 @@ import torch
 
 from .config import UsageError
 from .files import atomic_write, timestamp, write_json
-from .predict import Predictor, citation_surprise, paper_features
+from .predict import Predictor, paper_features
 from .predlog import PredictionLog, log_row, read_feedback, read_log
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5
@@ -35,7 +35,7 @@ def _ood(pr:Predictor, words:list, cites:list, batch:int=4096) -> np.ndarray:
         pw = pr.words_proba(torch.cat([paper_features(pr.data.num_features, words=list(w)) for w in ws]))
         dst = torch.tensor([r for r, c in enumerate(cs) for _ in c], dtype=torch.long)
         src = torch.tensor([n for c in cs for n in c], dtype=torch.long)
-        out.append(citation_surprise(pw, pr.classes, src, dst, len(ws)).numpy())
+        out.append(pr.citation_ood(pw, src, dst, len(ws)).numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5a

@@ -173,7 +173,7 @@ class Prediction(BaseModel):
     class_name: str = Field(description="the predicted class's name")
     confidence: float = Field(description="the predicted class's probability")
     probabilities: list[float] = Field(description="one probability per class, in `class_id` order")
-    ood: float = Field(description="out-of-distribution score in [0, 1]: how improbable, by the paper's words alone, the class of its most surprising citation is")
+    ood: float = Field(description="out-of-distribution score: the probability, at even prior odds, that a quarter of the paper's citations are random rather than all of its topic (0.5: no citations)")
 
 # %% ../nbs/18_serve.ipynb #ed9280c7d
 class PredictResponse(BaseModel):
@@ -294,7 +294,7 @@ class Metrics:
                                     "its mean (_sum / _count) estimates the accuracy without labels", ["endpoint"], **kw,
                                     buckets=(.2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
         self.ood = Histogram("cora_gnn_prediction_ood", "the predictions' out-of-distribution score, by endpoint", ["endpoint"], **kw,
-                             buckets=(.1, .25, .5, .75, .9, .95, .99))
+                             buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
         self.feedback = Counter("cora_gnn_feedback", "true classes received by feedback, by whether the prediction was right", ["outcome"], **kw)
         self.log_failures = Counter("cora_gnn_prediction_log_failures", "prediction rows the log failed to write", **kw)
         self.model = Gauge("cora_gnn_model_info", "the served model (value 1)", ["model", "run_id", "checkpoint_sha256", "dataset"],

@@ -40,3 +40,16 @@ def test_service_ops_benchmark_runs(cli_env, tmp_path):
     assert [(b["log"], b["workers"]) for b in res["backends"]] == [("SQLite", 1), ("SQLite", 2), ("PostgreSQL", 1), ("PostgreSQL", 2)]
     assert all(row["errors"] == 0 and row["rps"] > 0 for row in res["drift"] + res["backends"])
     assert "p99 during drift jobs / p99 without" in r.stdout
+
+
+def test_ood_scores_benchmark(cli_env):
+    "benchmarks/ood_scores.py at smoke size: a row per perturbation, an AUROC per score, and the served score sees rewired citations."
+    r = subprocess.run([sys.executable, "benchmarks/ood_scores.py", "--n", "40", "--severities", "1"], cwd=ROOT, env=cli_env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = {line.split(" | ")[0].strip("| "): [float(v) for v in line.strip(" |").split(" | ")[2:]]
+            for line in r.stdout.splitlines() if line.startswith("| ") and "perturbation" not in line}
+    assert set(rows) == {"words_removed", "words_added", "cites_removed", "cites_rewired", "class_shift"}, r.stdout
+    assert all(len(v) == 5 and all(0 <= a <= 1 for a in v) for v in rows.values()), rows  # four scores, then the unchanged share
+    assert rows["cites_rewired"][4] < 0.1, rows  # at severity 1 hardly a paper keeps its citations
+    assert rows["cites_rewired"][3] > 0.75, rows  # ood 0.25, the served score: every citation rewired stands out
