@@ -102,7 +102,8 @@ def train(
     with _rank_zero_first(rank, world): data = load_graph(dataset, root=data_root, mirror=mirror)
     result = fit(cfg, data, progress=progress)
     if rank == 0:  # one process writes the run; the metrics are already the same on every rank
-        out = save_run(result, out or runs_dir(runs)/run_name(model, data.name, seed), "cli")
+        from cora_gnn.drift import with_estimator  # the label-free accuracy estimate's weights, into the metrics
+        out = save_run(with_estimator(result, data), out or runs_dir(runs)/run_name(model, data.name, seed), "cli")
         typer.echo(_table({"model": cfg.model, "dataset": data.name, **result.metrics, "run": str(out)}))
     if world > 1: torch.distributed.destroy_process_group()
 
@@ -175,7 +176,7 @@ def drift_cmd(
     typer.echo(f"{s['message']} ({s['rows']['current']} current rows, {s['rows']['reference']} reference nodes)")
     a = s["window"]["accuracy"]
     if a["predictions"]:
-        typer.echo(f"accuracy: estimated {a['estimated']:.3f} (mean calibrated confidence), "
+        typer.echo(f"accuracy: estimated {a['estimated']:.3f} (mean p_correct), "
                    + (f"realised {a['realised']:.3f} on {a['labelled']} labelled" if a["labelled"] else "no feedback labels in the window"))
     if s["enough_rows"]:
         typer.echo(f"dataset drift: {s['dataset_drift']} (share {s['drift_share']:.2f}, threshold {s['threshold']})")

@@ -7,7 +7,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/drift.html.md"""
 # %% auto #0
 __all__ = ['MIN_ROWS', 'DRIFT_SHARE', 'PERTURBATIONS', 'paper_features_frame', 'reference_frame', 'log_frame', 'drift_report',
            'summary_table', 'window_accuracy', 'log_frames', 'monitor', 'monitor_checkpoint', 'perturb', 'stream',
-           'simulate', 'auroc', 'robustness', 'estimate_errors']
+           'simulate', 'auroc', 'robustness', 'estimate_errors', 'fit_estimator', 'with_estimator']
 
 # %% ../nbs/15_drift.ipynb #6719daa9
 import html, json, warnings
@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from .config import UsageError
 from .files import atomic_write, timestamp, write_json
-from .predict import Predictor, paper_features
+from .predict import ESTIMATOR, Predictor, correct_inputs, correct_proba, paper_features
 from .predlog import PredictionLog, log_row, read_feedback, read_log
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5
@@ -131,10 +132,11 @@ def summary_table(summary:dict) -> pd.DataFrame:
     return df.sort_values(["drifted", "value"], ascending=[False, True]) if len(df) else df
 
 # %% ../nbs/15_drift.ipynb #f388380e
-def window_accuracy(log:pd.DataFrame, labelled:pd.DataFrame|None=None) -> dict:
-    "The accuracy of the log rows `log`: `estimated` without labels (their mean calibrated confidence), `realised` on those `labelled` by feedback."
+def window_accuracy(log:pd.DataFrame, labelled:pd.DataFrame|None=None, p_correct=None) -> dict:
+    "The accuracy of the log rows `log`: `estimated` without labels (the mean of their `p_correct`, else of their confidences), `realised` on those `labelled` by feedback."
     lab = labelled[labelled.id.isin(log.id)] if labelled is not None and len(log) else []
-    return dict(predictions=len(log), estimated=round(float(log.confidence.mean()), 4) if len(log) else None,
+    est = log.confidence if p_correct is None else p_correct
+    return dict(predictions=len(log), estimated=round(float(np.mean(est)), 4) if len(log) else None,
                 labelled=len(lab), realised=round(float(lab.correct.mean()), 4) if len(lab) else None)
 
 # %% ../nbs/15_drift.ipynb #c8933efa
@@ -143,9 +145,11 @@ def log_frames(pr:Predictor, log_db:str|Path, last:int|None=1000, since:float|No
     log, reference = read_log(log_db, last=last, since=since, until=until), reference_frame(pr)
     first = float(log.ts.min()) if len(log) else None
     labelled = read_feedback(log_db, since=first) if len(log) else None
+    current = log_frame(pr, log) if len(log) else reference.iloc[:0]
+    p_correct = correct_proba(current.confidence, current.agreement, pr.estimator).numpy() if len(log) else None
     window = dict(log_db=str(log_db), last=last, since=since, until=until, first_ts=first, last_ts=float(log.ts.max()) if len(log) else None,
-                  accuracy=window_accuracy(log, labelled), ood=round(float(log.ood.mean()), 4) if len(log) and log.ood.notna().any() else None)
-    return reference, log_frame(pr, log) if len(log) else reference.iloc[:0], window
+                  accuracy=window_accuracy(log, labelled, p_correct), ood=round(float(log.ood.mean()), 4) if len(log) and log.ood.notna().any() else None)
+    return reference, current, window
 
 # %% ../nbs/15_drift.ipynb #c8933efaa
 def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000, since:float|None=None, until:float|None=None,
@@ -223,7 +227,7 @@ def robustness(pr:Predictor, kinds=PERTURBATIONS, severities=(0.0, 0.25, 0.5, 0.
         ood = [p["ood"] for p in preds]
         s = drift_report(ref, paper_features_frame(pr, words, cites, [p["class_id"] for p in preds], [p["confidence"] for p in preds], ood))
         rows.append(dict(kind=kind, severity=sev, accuracy=float(np.mean([p["class_id"] == t for p, t in zip(preds, y)])),
-                         estimated=float(np.mean([p["confidence"] for p in preds])), ood=float(np.mean(ood)), ood_auroc=auroc(clean, ood),
+                         estimated=float(np.mean([p["p_correct"] for p in preds])), ood=float(np.mean(ood)), ood_auroc=auroc(clean, ood),
                          drift_share=s["drift_share"], dataset_drift=s["dataset_drift"], n_drifted=sum(v["drifted"] for v in s["columns"].values()),
                          drifted=", ".join(k for k, v in s["columns"].items() if v["drifted"])))
     return pd.DataFrame(rows)
@@ -234,3 +238,25 @@ def estimate_errors(rob:pd.DataFrame, tolerance:float=0.03) -> pd.DataFrame:
     err = (rob.estimated - rob.accuracy).abs()
     g = rob.assign(abs_error=err, within=err <= tolerance).groupby("kind", sort=False)
     return pd.DataFrame(dict(mae=g.abs_error.mean(), worst=g.abs_error.max(), within=g.within.sum().astype(int), streams=g.size())).reset_index()
+
+# %% ../nbs/15_drift.ipynb #ba313f89
+def fit_estimator(pr:Predictor, steps:int=100) -> dict:
+    "The accuracy estimator of `pr`'s model: a logistic model of whether an answer is right, from `correct_inputs`, fit on the validation nodes sent as new papers."
+    val = pr.data.val_mask.nonzero().view(-1).tolist()
+    words, cites = pr.graph_inputs(val)
+    preds = [pr.predict_paper(words=w, cites=c) for w, c in zip(words, cites)]
+    frame = paper_features_frame(pr, words, cites, [p["class_id"] for p in preds], [p["confidence"] for p in preds], [p["ood"] for p in preds])
+    x = correct_inputs(frame.confidence, frame.agreement)
+    y = torch.tensor([p["class_id"] == t for p, t in zip(preds, pr.data.y[val].tolist())], dtype=torch.double)
+    w = torch.zeros(3, dtype=torch.double, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")
+    def loss():  # a little ridge keeps the weights finite when the answers are all right or all wrong
+        opt.zero_grad(); out = F.binary_cross_entropy_with_logits(x @ w[:2] + w[2], y) + 1e-4 * w[:2].square().sum(); out.backward(); return out
+    opt.step(loss)
+    return dict(zip(ESTIMATOR, w.detach().tolist()))
+
+# %% ../nbs/15_drift.ipynb #4cfe85bd
+def with_estimator(result, data):
+    "A training `result` (`cora_gnn.train.fit`) with the accuracy estimator of its model on `data` in its metrics."
+    result.metrics.update({f"estimator_{k}": round(v, 6) for k, v in fit_estimator(Predictor(result.model, data, data.class_names, dict(metrics=result.metrics))).items()})
+    return result

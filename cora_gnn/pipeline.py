@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import UsageError, runs_dir
 from .data import dataset_info, load_dataset
-from .drift import PERTURBATIONS, drift_report, estimate_errors, log_frames, robustness, simulate, summary_table
+from .drift import PERTURBATIONS, drift_report, estimate_errors, log_frames, robustness, simulate, summary_table, with_estimator
 from .files import atomic_write, save_figure, write_json
 from .models import MODELS, TrainConfig, model_spec
 from .plots import plot_estimate, plot_features, plot_robustness, plot_scaling, run_figures
@@ -87,6 +87,7 @@ def train_run(params:dict, progress:bool=False) -> TrainRun:
         try: result = fit(cfg, data, progress=progress, callback=rows.append)
         finally:
             for row in rows: tracker.log(row, step=row["epoch"])
+        with_estimator(result, data)  # the label-free accuracy estimate's weights, into the metrics
         figures = run_figures(result, data)
         for name, fig in figures.items(): tracker.log_figure(name, fig)
         tracking = {"mode": mode, "run_id": tracker.run_id, "dir": str(tracker.run_dir) if tracker.run_dir else None}
@@ -267,8 +268,9 @@ def drift_model(p:dict, out:Path) -> Predictor:
     runs = runs_dir(p.get("runs"))
     if (runs/PROMOTED).is_file(): return Predictor.from_checkpoint(promoted_checkpoint(runs))
     print(f"no checkpoint given and no promoted run under {runs}: training the default GCN into {out/'model'}")
-    result = fit(TrainConfig("gcn", seed=p.get("seed", 0)), load_dataset(p.get("dataset", "Cora")), progress=False)
-    save_run(result, out/"model", "drift", pipeline=p)
+    data = load_dataset(p.get("dataset", "Cora"))
+    result = fit(TrainConfig("gcn", seed=p.get("seed", 0)), data, progress=False)
+    save_run(with_estimator(result, data), out/"model", "drift", pipeline=p)
     return Predictor.from_checkpoint(out/"model"/"checkpoint.pt")
 
 # %% ../nbs/16_pipeline.ipynb #15e00004

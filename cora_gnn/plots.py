@@ -156,7 +156,7 @@ def plot_estimate(df:pd.DataFrame, tolerance:float=0.03) -> plt.Figure:
     ax.plot([lo, hi], [lo, hi], color="0.5", lw=1)
     for kind, d in df.groupby("kind", sort=False): ax.scatter(d.accuracy, d.estimated, s=20 + 80 * d.severity, label=kind, alpha=.8)
     mae = (df.estimated - df.accuracy).abs().mean()
-    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="realised accuracy", ylabel="estimated accuracy (mean calibrated confidence)",
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="realised accuracy", ylabel="estimated accuracy (mean p_correct)",
            title=f"label-free estimate: mean absolute error {mae:.3f}")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()

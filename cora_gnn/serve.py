@@ -174,6 +174,7 @@ class Prediction(BaseModel):
     confidence: float = Field(description="the predicted class's probability")
     probabilities: list[float] = Field(description="one probability per class, in `class_id` order")
     ood: float = Field(description="out-of-distribution score: the probability, at even prior odds, that a quarter of the paper's citations are random rather than all of its topic (0.5: no citations)")
+    p_correct: float = Field(description="the chance the prediction is right, from its confidence and how many of its citations share its class; a window's mean estimates its accuracy without labels")
 
 # %% ../nbs/18_serve.ipynb #ed9280c7d
 class PredictResponse(BaseModel):
@@ -290,9 +291,11 @@ class Metrics:
         self.errors = Counter("cora_gnn_request_errors", "responses with an error status, by route and kind (client, server)", ["route", "kind"], **kw)
         self.predictions = Counter("cora_gnn_predictions", "predictions by endpoint and predicted class", ["endpoint", "class_name"], **kw)
         self.log_rows = Counter("cora_gnn_prediction_log_rows", "prediction rows committed to the log", **kw)
-        self.confidence = Histogram("cora_gnn_prediction_confidence", "the predicted class's (calibrated) probability, by endpoint: "
-                                    "its mean (_sum / _count) estimates the accuracy without labels", ["endpoint"], **kw,
+        self.confidence = Histogram("cora_gnn_prediction_confidence", "the predicted class's (calibrated) probability, by endpoint", ["endpoint"], **kw,
                                     buckets=(.2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
+        self.p_correct = Histogram("cora_gnn_prediction_p_correct", "the chance each prediction is right, by endpoint: "
+                                   "its mean (_sum / _count) estimates the accuracy without labels", ["endpoint"], **kw,
+                                   buckets=(.2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
         self.ood = Histogram("cora_gnn_prediction_ood", "the predictions' out-of-distribution score, by endpoint", ["endpoint"], **kw,
                              buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
         self.feedback = Counter("cora_gnn_feedback", "true classes received by feedback, by whether the prediction was right", ["outcome"], **kw)
@@ -306,7 +309,8 @@ class Metrics:
         self.drift_time = Gauge("cora_gnn_drift_report_timestamp_seconds", "when the latest drift report with a verdict was written (Unix time)", **recent)
         self._drift_seen = None
         self._children = {}  # labelled series looked up once: `labels()` validates and locks on every call
-        for e in ("node", "paper"): self.child(self.confidence, e); self.child(self.ood, e)  # exported at 0 from the start, so that rates see the first predictions
+        for h in (self.confidence, self.p_correct, self.ood):  # exported at 0 from the start, so that rates see the first predictions
+            for e in ("node", "paper"): self.child(h, e)
         for o in ("correct", "wrong"): self.child(self.feedback, o)
 
     def child(self, metric, *labels):
@@ -562,8 +566,9 @@ class Answers:
     async def _respond(self, s:Served, rid:str, endpoint:str, preds:list[dict], inputs:list[dict], body:list[bytes]) -> bytes:
         "Log `preds` (waiting for the commit), count them, and answer with the serialised predictions `body`."
         m = self.metrics
-        conf, ood = m.child(m.confidence, endpoint), m.child(m.ood, endpoint)
-        for p in preds: m.child(m.predictions, endpoint, p["class_name"]).inc(); conf.observe(p["confidence"]); ood.observe(p["ood"])
+        conf, right, ood = m.child(m.confidence, endpoint), m.child(m.p_correct, endpoint), m.child(m.ood, endpoint)
+        for p in preds:
+            m.child(m.predictions, endpoint, p["class_name"]).inc(); conf.observe(p["confidence"]); right.observe(p["p_correct"]); ood.observe(p["ood"])
         try:
             await self.log.submit_async([log_row(p, rid, s.model, s.run_id, **kw) for p, kw in zip(preds, inputs)])
             logged = True

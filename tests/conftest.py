@@ -14,6 +14,7 @@ import pytest
 
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
 from cora_gnn.data import load_dataset
+from cora_gnn.drift import with_estimator
 from cora_gnn.models import TrainConfig
 from cora_gnn.predict import Predictor
 from cora_gnn.runs import promote, save_run
@@ -138,9 +139,9 @@ def start_server(cli_env):
 
 @pytest.fixture(scope="session")
 def registry(cora, tmp_path_factory):
-    "A GCN trained on Cora with its defaults, written as run `gcn` of a fresh registry and promoted: (fit result, registry)."
+    "A GCN trained on Cora with its defaults and its accuracy estimator, written as run `gcn` of a fresh registry and promoted: (fit result, registry)."
     runs = tmp_path_factory.mktemp("registry")
-    result = fit(TrainConfig("gcn", seed=0), cora, progress=False)
+    result = with_estimator(fit(TrainConfig("gcn", seed=0), cora, progress=False), cora)
     save_run(result, runs / "gcn", "cli")
     promote("gcn", runs)
     return result, runs

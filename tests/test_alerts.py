@@ -75,27 +75,27 @@ def test_real_prometheus_scrapes_the_service_and_fires_on_a_drifted_stream(start
     prom = Prometheus(server.url.removeprefix("http://"), tmp_path)
     try:
         # the series exist at 0 before the first prediction, so the window's rate counts every one of them
-        prom.wait(lambda: prom.query('cora_gnn_prediction_confidence_count{endpoint="paper"} == 0'))
+        prom.wait(lambda: prom.query('cora_gnn_prediction_p_correct_count{endpoint="paper"} == 0'))
         assert not prom.firing("CoraGnnDrift")
         # every citation rewired and words added: the summary features drift (either alone moves under half of them)
         words, cites, _ = stream(predictor, 120, "cites_rewired", 1.0, seed=0)
         rng = np.random.default_rng(1)
         words = [perturb(predictor, w, c, "words_added", 1.0, rng)[0] for w, c in zip(words, cites)]
-        confidences, oods = [], []
+        p_correct, oods = [], []
         for w, c in zip(words, cites):
             r = server.post("/api/v1/predict/paper", json={"words": w, "cites": c})
             assert r.status_code == 200, r.text
-            confidences.append(r.json()["predictions"][0]["confidence"]); oods.append(r.json()["predictions"][0]["ood"])
+            p_correct.append(r.json()["predictions"][0]["p_correct"]); oods.append(r.json()["predictions"][0]["ood"])
         auth = {"Authorization": f"Bearer {TOKEN}"}
         job = server.post("/api/v1/drift", json={"last": 120}, headers=auth).json()
         while job["state"] == "running": time.sleep(0.5); job = server.get(job["poll"], headers=auth).json()
         assert job["state"] == "done" and job["result"]["dataset_drift"] is True, job
-        # the recorded estimate is the mean confidence of what the service answered, through the scrape and the rule
-        mean, seen = sum(confidences) / len(confidences), []
+        # the recorded estimate is the mean p_correct of what the service answered, through the scrape and the rule
+        mean, seen = sum(p_correct) / len(p_correct), []
         def estimate():  # the rule's value once it has been evaluated on a scrape taken after the last prediction
             seen[:] = prom.query("cora_gnn:estimated_accuracy:10m")
             return seen and abs(float(seen[0]["value"][1]) - mean) < 1e-6
-        prom.wait(estimate, timeout=30 if prom.query('cora_gnn_prediction_confidence_count{endpoint="paper"} == 120') else 60)
+        prom.wait(estimate, timeout=30 if prom.query('cora_gnn_prediction_p_correct_count{endpoint="paper"} == 120') else 60)
         ood = prom.query("cora_gnn:ood_mean:10m")  # recorded on the same scrapes
         assert abs(float(ood[0]["value"][1]) - sum(oods) / len(oods)) < 1e-6, (ood, sum(oods) / len(oods))
         alert = prom.wait(lambda: prom.firing("CoraGnnDrift"))

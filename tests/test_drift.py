@@ -3,6 +3,7 @@ and the CLI's paths, and the drift pipeline notebook run by papermill."""
 import json
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -92,8 +93,10 @@ def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
     r = cli("drift", "--runs", registry[1], "--log-db", tmp_path / "log.db", "--out", tmp_path / "d", env=cli_env)
     assert r.returncode == 0, r.stderr
     assert "200 current rows, 2708 reference nodes" in r.stdout and "dataset drift: False" in r.stdout
-    mean = read_log(tmp_path / "log.db").confidence.mean()
-    assert f"accuracy: estimated {mean:.3f} (mean calibrated confidence), no feedback labels in the window" in r.stdout, r.stdout
+    words, cites, _ = stream(pr, 200, seed=2)  # the simulated papers again: the estimate is the mean of their served p_correct
+    mean = np.mean([pr.predict_paper(words=w, cites=c)["p_correct"] for w, c in zip(words, cites)])
+    assert abs(mean - read_log(tmp_path / "log.db").confidence.mean()) > 0.005  # the estimator is in use: not the mean confidence
+    assert f"accuracy: estimated {mean:.3f} (mean p_correct), no feedback labels in the window" in r.stdout, r.stdout
     assert (tmp_path / "d" / "report.html").stat().st_size > 100_000
 
 

@@ -18,10 +18,10 @@ from cora_gnn.serve import ServeConfig, create_app
 
 def same_prediction(a, b):
     "Equal up to float rounding (the server runs torch with one thread, the test process with more)."
-    floats = ("confidence", "probabilities", "ood")
+    floats = ("confidence", "probabilities", "ood", "p_correct")
     return ({k: v for k, v in a.items() if k not in floats} == {k: v for k, v in b.items() if k not in floats}
             and torch.allclose(torch.tensor(a["probabilities"]), torch.tensor(b["probabilities"]), atol=1e-5)
-            and abs(a["ood"] - b["ood"]) < 1e-5)
+            and all(abs(a[k] - b[k]) < 1e-5 for k in ("ood", "p_correct")))
 
 
 @pytest.fixture(scope="module")
