@@ -16,6 +16,7 @@ a ceiling on what any per-paper score can tell apart.
 """
 import argparse
 
+import numpy as np
 import torch
 
 from cora_gnn.data import load_dataset
@@ -27,10 +28,10 @@ from cora_gnn.train import fit
 
 def scores(pr:Predictor, words:list, cites:list) -> dict:
     "Every candidate score of one new paper, from one forward pass as the service makes it."
-    g = pr.neighbourhood(words=words, cites=cites)
-    with torch.inference_mode(): logits, words_logits = pr.model(torch.cat([g.x, g.x[-1:]]), g.edge_index)[-2:] / pr.temperature
-    pw, c = words_logits.softmax(-1), torch.tensor(cites, dtype=torch.long)
-    ood = lambda share: float(citation_ood(pw[None], pr.classes, pr.links, pr.prior, c, torch.zeros_like(c), 1, share)[0])
+    g = pr.neighbourhood(words=words, cites=cites, unlinked=True)
+    with torch.inference_mode(): logits, words_logits = pr.model(g.x, g.edge_index)[-2:] / pr.temperature
+    pw, c = words_logits.softmax(-1).numpy(), np.array(cites, dtype=int)
+    ood = lambda share: float(citation_ood(pw[None], pr.classes, pr.links, pr.prior, c, np.zeros_like(c), 1, share)[0])
     return {"energy": -float(logits.logsumexp(-1)), "max surprise": float(1 - pw[pr.classes[c]].min()) if len(c) else 0.0,
             "ood 0.5": ood(0.5), "ood 0.25": ood(0.25)}
 

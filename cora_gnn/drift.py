@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .config import UsageError
 from .files import atomic_write, timestamp, write_json
-from .predict import ESTIMATOR, Predictor, correct_inputs, correct_proba, paper_features
+from .predict import ESTIMATOR, Predictor, citation_shares, correct_inputs, correct_proba, paper_features
 from .predlog import PredictionLog, log_row, read_feedback, read_log
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5
@@ -28,27 +28,28 @@ def _projection(num_features:int, dims:int=3, seed:int=0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((num_features, dims))
 
 # %% ../nbs/15_drift.ipynb #a9bb1920
+def _citations(cites:list) -> tuple[np.ndarray, np.ndarray]:
+    "Papers' cited nodes (a list per paper) as edges `src -> dst`, `dst` being the paper's position."
+    return np.array([n for c in cites for n in c], dtype=int), np.array([r for r, c in enumerate(cites) for _ in c], dtype=int)
+
 def _ood(pr:Predictor, words:list, cites:list, batch:int=4096) -> np.ndarray:
     "The `ood` score of papers given by their word ids and citations, as `Predictor` computes it, in batches."
     out = []
     for s in range(0, len(words), batch):
         ws, cs = words[s:s + batch], cites[s:s + batch]
         pw = pr.words_proba(torch.cat([paper_features(pr.data.num_features, words=list(w)) for w in ws]))
-        dst = torch.tensor([r for r, c in enumerate(cs) for _ in c], dtype=torch.long)
-        src = torch.tensor([n for c in cs for n in c], dtype=torch.long)
-        out.append(pr.citation_ood(pw, src, dst, len(ws)).numpy())
+        out.append(pr.citation_ood(pw.numpy(), *_citations(cs), len(ws)))
     return np.concatenate(out) if out else np.zeros(0)
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5a
 def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confidences, ood=None) -> pd.DataFrame:
     "One row of summary features per paper, from its word ids, cited nodes, and the model's class, confidence and `ood` score (computed if not given)."
-    pred, proj, k = pr.classes.numpy(), _projection(pr.data.num_features), len(pr.class_names)
-    rows = []
-    for w, c, y in zip(words, cites, class_ids):
-        frac = np.bincount(pred[list(c)], minlength=k) / len(c) if len(c) else np.zeros(k)
-        rows.append([len(w), len(c), *frac, frac[int(y)], *(proj[list(w)].mean(0) if len(w) else np.zeros(proj.shape[1]))])
-    cols = ["n_words", "n_cites", *(f"cites_{n}" for n in pr.class_names), "agreement", *(f"words_{i}" for i in range(proj.shape[1]))]
-    df = pd.DataFrame(rows, columns=cols)
+    proj, n, ys = _projection(pr.data.num_features), len(words), np.asarray(class_ids, dtype=int)
+    shares = citation_shares(pr.classes, *_citations(cites), n, len(pr.class_names))
+    means = np.array([proj[list(w)].mean(0) if len(w) else np.zeros(proj.shape[1]) for w in words]).reshape(n, proj.shape[1])
+    df = pd.DataFrame(dict(n_words=[len(w) for w in words], n_cites=[len(c) for c in cites],
+                           **{f"cites_{c}": shares[:, i] for i, c in enumerate(pr.class_names)}, agreement=shares[np.arange(n), ys],
+                           **{f"words_{i}": means[:, i] for i in range(proj.shape[1])}))
     df["ood"] = _ood(pr, words, cites) if ood is None else np.asarray(ood, dtype=float)
     df["confidence"] = np.asarray(confidences, dtype=float)
     df["predicted"] = [pr.class_names[int(c)] for c in class_ids]
@@ -58,7 +59,7 @@ def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confid
 def reference_frame(pr:Predictor) -> pd.DataFrame:
     "The reference: every node of the training graph, summarised, with the model's own predictions."
     nodes = range(pr.num_nodes)
-    return paper_features_frame(pr, *pr.graph_inputs(nodes), [p["class_id"] for p in pr.nodes], [p["confidence"] for p in pr.nodes], pr.ood.numpy())
+    return paper_features_frame(pr, *pr.graph_inputs(nodes), [p["class_id"] for p in pr.nodes], [p["confidence"] for p in pr.nodes], pr.ood)
 
 # %% ../nbs/15_drift.ipynb #62b4f0f5c
 def log_frame(pr:Predictor, log:pd.DataFrame) -> pd.DataFrame:
@@ -132,11 +133,10 @@ def summary_table(summary:dict) -> pd.DataFrame:
     return df.sort_values(["drifted", "value"], ascending=[False, True]) if len(df) else df
 
 # %% ../nbs/15_drift.ipynb #f388380e
-def window_accuracy(log:pd.DataFrame, labelled:pd.DataFrame|None=None, p_correct=None) -> dict:
-    "The accuracy of the log rows `log`: `estimated` without labels (the mean of their `p_correct`, else of their confidences), `realised` on those `labelled` by feedback."
+def window_accuracy(log:pd.DataFrame, p_correct, labelled:pd.DataFrame|None=None) -> dict:
+    "The accuracy of the log rows `log`: `estimated` without labels (the mean of their `p_correct`), `realised` on those `labelled` by feedback."
     lab = labelled[labelled.id.isin(log.id)] if labelled is not None and len(log) else []
-    est = log.confidence if p_correct is None else p_correct
-    return dict(predictions=len(log), estimated=round(float(np.mean(est)), 4) if len(log) else None,
+    return dict(predictions=len(log), estimated=round(float(np.mean(p_correct)), 4) if len(log) else None,
                 labelled=len(lab), realised=round(float(lab.correct.mean()), 4) if len(lab) else None)
 
 # %% ../nbs/15_drift.ipynb #c8933efa
@@ -146,9 +146,9 @@ def log_frames(pr:Predictor, log_db:str|Path, last:int|None=1000, since:float|No
     first = float(log.ts.min()) if len(log) else None
     labelled = read_feedback(log_db, since=first) if len(log) else None
     current = log_frame(pr, log) if len(log) else reference.iloc[:0]
-    p_correct = correct_proba(current.confidence, current.agreement, pr.estimator).numpy() if len(log) else None
+    p_correct = correct_proba(current.confidence, current.agreement, pr.estimator)
     window = dict(log_db=str(log_db), last=last, since=since, until=until, first_ts=first, last_ts=float(log.ts.max()) if len(log) else None,
-                  accuracy=window_accuracy(log, labelled, p_correct), ood=round(float(log.ood.mean()), 4) if len(log) and log.ood.notna().any() else None)
+                  accuracy=window_accuracy(log, p_correct, labelled), ood=round(float(log.ood.mean()), 4) if len(log) and log.ood.notna().any() else None)
     return reference, current, window
 
 # %% ../nbs/15_drift.ipynb #c8933efaa
@@ -245,8 +245,7 @@ def fit_estimator(pr:Predictor, steps:int=100) -> dict:
     val = pr.data.val_mask.nonzero().view(-1).tolist()
     words, cites = pr.graph_inputs(val)
     preds = [pr.predict_paper(words=w, cites=c) for w, c in zip(words, cites)]
-    frame = paper_features_frame(pr, words, cites, [p["class_id"] for p in preds], [p["confidence"] for p in preds], [p["ood"] for p in preds])
-    x = correct_inputs(frame.confidence, frame.agreement)
+    x = torch.as_tensor(correct_inputs([p["confidence"] for p in preds], pr.citation_agreement(*_citations(cites), [p["class_id"] for p in preds])))
     y = torch.tensor([p["class_id"] == t for p, t in zip(preds, pr.data.y[val].tolist())], dtype=torch.double)
     w = torch.zeros(3, dtype=torch.double, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")

@@ -6,8 +6,8 @@ Docs: https://cora-gnn.github.io/cora-gnn/predict.html.md"""
 
 # %% auto #0
 __all__ = ['MAX_INDICES', 'MAX_CITES', 'RANDOM_SHARE', 'ESTIMATOR', 'InputError', 'Neighbourhood', 'check_ids', 'paper_features',
-           'in_edges', 'upstream', 'paper_subgraph', 'citation_links', 'citation_ood', 'correct_inputs',
-           'correct_proba', 'Predictor']
+           'in_edges', 'upstream', 'paper_subgraph', 'citation_links', 'citation_ood', 'citation_shares',
+           'correct_inputs', 'correct_proba', 'Predictor']
 
 # %% ../nbs/12_predict.ipynb #506596e5
 from collections import Counter
@@ -111,37 +111,43 @@ def paper_subgraph(ptr:torch.Tensor, src:torch.Tensor, cites:torch.Tensor, hops:
     return subset, torch.cat([edge_index, torch.stack([c, new]), torch.stack([new, c])], 1)
 
 # %% ../nbs/12_predict.ipynb #eb725791
-def citation_links(classes:torch.Tensor, edge_index:torch.Tensor, k:int) -> tuple[torch.Tensor, torch.Tensor]:
+def citation_links(classes:np.ndarray, edge_index, k:int) -> tuple[np.ndarray, np.ndarray]:
     "How the graph's papers cite, by class of `k`: `links[a, b]`, the chance that a class-`a` paper's citation goes to class `b` (add-one smoothed), and `prior[b]`, the share of class `b` among the papers."
-    src, dst = edge_index  # the paper `dst` cites `src`, as `in_edges` reads the edges
-    links = torch.ones(k, k).index_put_((classes[dst], classes[src]), torch.ones(src.numel()), accumulate=True)
-    return links / links.sum(1, keepdim=True), torch.bincount(classes, minlength=k).float() / len(classes)
+    src, dst = np.asarray(edge_index)  # the paper `dst` cites `src`, as `in_edges` reads the edges
+    links = 1 + np.bincount(classes[dst] * k + classes[src], minlength=k * k).reshape(k, k)
+    return links / links.sum(1, keepdims=True), np.bincount(classes, minlength=k) / len(classes)
 
 # %% ../nbs/12_predict.ipynb #ff1e6bbc
 RANDOM_SHARE = 0.25  # the share of random citations the `ood` score weighs against none
 
-def citation_ood(words_proba:torch.Tensor, classes:torch.Tensor, links:torch.Tensor, prior:torch.Tensor, src:torch.Tensor, dst:torch.Tensor,
-                 n:int, share:float=RANDOM_SHARE) -> torch.Tensor:
+def citation_ood(words_proba:np.ndarray, classes:np.ndarray, links:np.ndarray, prior:np.ndarray, src:np.ndarray, dst:np.ndarray,
+                 n:int, share:float=RANDOM_SHARE) -> np.ndarray:
     "For each of `n` papers: the probability that a `share` of its citations `src -> dst` were drawn at random rather than all by its topic, at even prior odds (0.5 without any)."
     c = classes[src]
     topic = (words_proba[dst] * links[:, c].T).sum(1)  # chance of the cited class, given the citing paper's words
-    llr = torch.log1p(share * (prior[c] / topic - 1)).double()  # each citation's log-likelihood ratio, summed per paper
-    return torch.zeros(n, dtype=llr.dtype).index_add(0, dst, llr).sigmoid()
+    llr = np.log1p(share * (prior[c] / topic - 1))  # each citation's log-likelihood ratio, summed per paper
+    return 1 / (1 + np.exp(-np.bincount(dst, weights=llr, minlength=n)))
+
+# %% ../nbs/12_predict.ipynb #ebf93ae0
+def citation_shares(classes:np.ndarray, src:np.ndarray, dst:np.ndarray, n:int, k:int) -> np.ndarray:
+    "For each of `n` papers: the share of its citations `src -> dst` into each of the `k` classes (`classes[src]`); zeros without any."
+    counts = np.bincount(dst * k + classes[src], minlength=n * k).reshape(n, k)
+    return counts / np.maximum(counts.sum(1, keepdims=True), 1)
 
 # %% ../nbs/12_predict.ipynb #86a3c6d6
-def correct_inputs(confidence, agreement) -> torch.Tensor:
+def correct_inputs(confidence, agreement) -> np.ndarray:
     "The accuracy estimator's inputs, one row per prediction: the logit of its calibrated `confidence`, and its `agreement`."
-    conf = torch.as_tensor(np.asarray(confidence, dtype=float)).clamp(1e-6, 1 - 1e-6)
-    return torch.stack([conf.logit(), torch.as_tensor(np.asarray(agreement, dtype=float))], -1)
+    conf = np.clip(np.asarray(confidence, dtype=float), 1e-6, 1 - 1e-6)
+    return np.stack([np.log(conf / (1 - conf)), np.asarray(agreement, dtype=float)], -1)
 
 # %% ../nbs/12_predict.ipynb #9d93f678
 ESTIMATOR = ("confidence", "agreement", "intercept")  # the estimator's weights, as a run's metrics record them (`estimator_confidence`, ...)
 
-def correct_proba(confidence, agreement, estimator:dict|None=None) -> torch.Tensor:
+def correct_proba(confidence, agreement, estimator:dict|None=None) -> np.ndarray:
     "The chance each prediction is right: the logistic `estimator` (a weight per input of `correct_inputs`, and an intercept), or the `confidence` itself without one."
-    if not estimator: return torch.as_tensor(np.asarray(confidence, dtype=float))
-    w = torch.tensor([estimator["confidence"], estimator["agreement"]], dtype=torch.double)
-    return (correct_inputs(confidence, agreement) @ w + estimator["intercept"]).sigmoid()
+    if not estimator: return np.asarray(confidence, dtype=float)
+    z = correct_inputs(confidence, agreement) @ np.array([estimator["confidence"], estimator["agreement"]]) + estimator["intercept"]
+    return 1 / (1 + np.exp(-z))
 
 # %% ../nbs/12_predict.ipynb #81131b6d
 class Predictor:
@@ -151,15 +157,16 @@ class Predictor:
         self.num_nodes = data.num_nodes  # PyG's Data.num_nodes is computed on each access
         self._ptr, self._src = in_edges(data.edge_index, self.num_nodes)
         self.model = inference_copy(model)
-        self.temperature = float(self.info.get("metrics", {}).get("temperature", 1.0))  # fit on validation nodes at training (`cora_gnn.train`)
+        m = self.info.get("metrics", {})
+        self.temperature = float(m.get("temperature", 1.0))  # fit on validation nodes at training (`cora_gnn.train`)
         with torch.inference_mode(): self.proba = (model.eval()(data.x, data.edge_index) / self.temperature).softmax(-1)
-        conf, self.classes = self.proba.max(1)
+        conf, classes = self.proba.max(1)
+        self.classes = classes.numpy()  # the scores below are plain numpy: a single paper's costs microseconds, not a tensor op's overhead
         self.links, self.prior = citation_links(self.classes, data.edge_index, len(self.class_names))
-        src, dst = data.edge_index.unique(dim=1)
-        self.ood = self.citation_ood(self.words_proba(data.x), src, dst, self.num_nodes)
-        n = self.num_nodes  # agreement: the share of a node's citations into its predicted class
-        agreement = torch.zeros(n).index_add(0, dst, (self.classes[src] == self.classes[dst]).float()) / torch.bincount(dst, minlength=n).clamp(min=1)
-        m = self.info.get("metrics", {})  # the estimator is fit at training (`cora_gnn.drift.fit_estimator`)
+        src, dst = data.edge_index.unique(dim=1).numpy()
+        self.ood = self.citation_ood(self.words_proba(data.x).numpy(), src, dst, self.num_nodes)
+        agreement = self.citation_agreement(src, dst, self.classes)
+        # the estimator is fit at training (`cora_gnn.drift.fit_estimator`)
         self.estimator = {k: m[f"estimator_{k}"] for k in ESTIMATOR} if "estimator_intercept" in m else None
         self.p_correct = correct_proba(conf, agreement, self.estimator)
         self.nodes = [dict(index=i, class_id=c, class_name=self.class_names[c], confidence=f, probabilities=p, ood=o, p_correct=r)
@@ -183,9 +190,14 @@ class Predictor:
         "Calibrated class probabilities of the papers `x` (rows of features) from their words alone, without citations."
         with torch.inference_mode(): return (self.model(x, torch.empty(2, 0, dtype=torch.long)) / self.temperature).softmax(-1)
 
-    def citation_ood(self, words_proba:torch.Tensor, src:torch.Tensor, dst:torch.Tensor, n:int) -> torch.Tensor:
+    def citation_ood(self, words_proba:np.ndarray, src:np.ndarray, dst:np.ndarray, n:int) -> np.ndarray:
         "`citation_ood` of `n` papers with `words_proba` citing graph nodes `src -> dst`, by this graph's citation habits."
         return citation_ood(words_proba, self.classes, self.links, self.prior, src, dst, n)
+
+    def citation_agreement(self, src:np.ndarray, dst:np.ndarray, predicted) -> np.ndarray:
+        "For papers of `predicted` classes citing graph nodes `src -> dst`: the share of each one's citations into its class (`citation_shares`)."
+        predicted = np.asarray(predicted, dtype=int)
+        return citation_shares(self.classes, src, dst, len(predicted), len(self.class_names))[np.arange(len(predicted)), predicted]
 
     def graph_inputs(self, nodes) -> tuple[list, list]:
         "The word ids and cited nodes of graph `nodes`, as a new paper would send them: its words, and the papers linked to it."
@@ -197,8 +209,8 @@ class Predictor:
         "The precomputed predictions of the graph's nodes `indices`."
         return [self.nodes[i] for i in check_ids(indices, "indices", self.num_nodes, MAX_INDICES)]
 
-    def neighbourhood(self, index=None, words=None, features=None, cites=()) -> "Neighbourhood":
-        "What the model sees to classify graph node `index`, or a new paper (its `words` or `features`, and `cites`): the nodes within its reach."
+    def neighbourhood(self, index=None, words=None, features=None, cites=(), unlinked:bool=False) -> "Neighbourhood":
+        "What the model sees to classify graph node `index`, or a new paper (its `words` or `features`, and `cites`): the nodes within its reach; `unlinked` adds a copy of the paper without citations, last."
         if index is not None:
             (i,) = check_ids([index], "index", self.num_nodes, 1)
             nodes, edge_index = upstream(self._ptr, self._src, torch.tensor([i]), self.model.hops + 1)  # one step further: the degrees at the edge count
@@ -206,7 +218,8 @@ class Predictor:
         x_new = paper_features(self.data.num_features, words, features)
         cites = check_ids(cites, "cites", self.num_nodes, MAX_CITES, allow_empty=True)
         nodes, edge_index = paper_subgraph(self._ptr, self._src, torch.tensor(cites, dtype=torch.long), self.model.hops)
-        return Neighbourhood(torch.cat([self.data.x.index_select(0, nodes), x_new]), edge_index, torch.cat([nodes, torch.tensor([-1])]), len(nodes))
+        return Neighbourhood(torch.cat([self.data.x.index_select(0, nodes), x_new, *[x_new] * unlinked]), edge_index,
+                             torch.cat([nodes, torch.tensor([-1] * (1 + unlinked))]), len(nodes))
 
     def paper_graph(self, words=None, features=None, cites=()) -> tuple[torch.Tensor, torch.Tensor]:
         "The features and edges the model sees for a new paper: its cited papers' neighbourhood, then the paper as the last node."
@@ -215,11 +228,11 @@ class Predictor:
 
     def predict_paper(self, words=None, features=None, cites=()) -> dict:
         "Classify a paper that is not in the graph, from its `words` or `features` and the nodes it `cites`."
-        g = self.neighbourhood(words=words, features=features, cites=cites)
-        with torch.inference_mode():  # one pass: the paper with its citations, and an unlinked copy of it (its words alone)
-            p, pw = (self.model(torch.cat([g.x, g.x[-1:]]), g.edge_index)[-2:] / self.temperature).softmax(-1)
-        c, cited = int(p.argmax()), torch.as_tensor(list(cites), dtype=torch.long)
-        ood = float(self.citation_ood(pw[None], cited, torch.zeros_like(cited), 1)[0])
-        agreement = float((self.classes[cited] == c).float().mean()) if len(cited) else 0.0
+        with torch.inference_mode():  # one pass: the paper with its citations, and an unlinked copy of it (its words alone); tensors built here skip autograd's bookkeeping
+            g = self.neighbourhood(words=words, features=features, cites=cites, unlinked=True)
+            p, pw = (self.model(g.x, g.edge_index)[-2:] / self.temperature).softmax(-1)
+        c, cited = int(p.argmax()), np.array(cites, dtype=int)
+        ood = float(self.citation_ood(pw.numpy()[None], cited, np.zeros_like(cited), 1)[0])
+        agreement = self.citation_agreement(cited, np.zeros_like(cited), [c])
         return dict(index=None, class_id=c, class_name=self.class_names[c], confidence=float(p[c]), probabilities=p.tolist(), ood=ood,
-                    p_correct=float(correct_proba([float(p[c])], [agreement], self.estimator)[0]))
+                    p_correct=float(correct_proba([float(p[c])], agreement, self.estimator)[0]))
