@@ -7,6 +7,7 @@ import time
 import httpx
 import numpy as np
 import pytest
+import yaml
 
 from cora_gnn.drift import perturb, stream
 
@@ -24,7 +25,8 @@ def promtool(*args):
 
 def test_rules_pass_promtool_check_and_their_unit_tests():
     check = promtool("check", "rules", RULES)
-    assert check.returncode == 0 and "SUCCESS: 11 rules found" in check.stdout, check.stdout + check.stderr
+    rules = sum(len(g["rules"]) for g in yaml.safe_load(RULES.read_text())["groups"])  # promtool read every rule the file holds
+    assert check.returncode == 0 and f"SUCCESS: {rules} rules found" in check.stdout, check.stdout + check.stderr
     unit = promtool("test", "rules", RULES.parent / "rules_test.yml")
     assert unit.returncode == 0 and "SUCCESS" in unit.stdout, unit.stdout + unit.stderr
 

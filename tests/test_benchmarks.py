@@ -53,3 +53,18 @@ def test_ood_scores_benchmark(cli_env):
     assert all(len(v) == 5 and all(0 <= a <= 1 for a in v) for v in rows.values()), rows  # four scores, then the unchanged share
     assert rows["cites_rewired"][4] < 0.1, rows  # at severity 1 hardly a paper keeps its citations
     assert rows["cites_rewired"][3] > 0.75, rows  # ood 0.25, the served score: every citation rewired stands out
+
+
+def test_estimate_seeds_benchmark(cli_env):
+    "benchmarks/estimate_seeds.py at smoke size: a row per seed and their mean, errors that are errors, the counts over every stream."
+    r = subprocess.run([sys.executable, "benchmarks/estimate_seeds.py", "--seeds", "0", "1", "--n", "40"], cwd=ROOT, env=cli_env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = [line.strip("| ").split(" | ") for line in r.stdout.splitlines() if line.startswith("| ") and "seed" not in line]
+    assert [row[0] for row in rows] == ["0", "1", "mean of 2"], r.stdout
+    for _, val, test, acc, est, conf in rows[:2]:
+        assert 70 < float(val) <= 100 and 70 < float(test) <= 100 and 0 <= float(acc) <= 100, r.stdout  # a trained GCN, far above chance
+        for cell in (est, conf):
+            mean, worst = map(float, cell.replace("(", "").replace(")", "").split())
+            assert 0 <= mean <= worst <= 100, cell
+    assert "streams where the estimate is under the realised accuracy:" in r.stdout and " of 12" in r.stdout, r.stdout
