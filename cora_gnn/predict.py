@@ -232,7 +232,8 @@ class Predictor:
             g = self.neighbourhood(words=words, features=features, cites=cites, unlinked=True)
             p, pw = (self.model(g.x, g.edge_index)[-2:] / self.temperature).softmax(-1)
         c, cited = int(p.argmax()), np.array(cites, dtype=int)
-        ood = float(self.citation_ood(pw.numpy()[None], cited, np.zeros_like(cited), 1)[0])
-        agreement = self.citation_agreement(cited, np.zeros_like(cited), [c])
+        to_paper = np.zeros_like(cited)  # every citation is the one paper's
+        ood = float(self.citation_ood(pw.numpy()[None], cited, to_paper, 1)[0])
+        agreement = self.citation_agreement(cited, to_paper, [c])
         return dict(index=None, class_id=c, class_name=self.class_names[c], confidence=float(p[c]), probabilities=p.tolist(), ood=ood,
                     p_correct=float(correct_proba([float(p[c])], agreement, self.estimator)[0]))
