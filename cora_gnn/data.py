@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
 import torch_geometric.transforms as T
@@ -169,8 +170,8 @@ def load_dataset(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=
     info = dataset_info(name)
     root = data_root(root)
     raw = fetch_raw(info.name, root, mirror)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):  # PyG's "Processing... Done!" the first time
+    try:  # one process at a time parses the raw files; the others wait, then read what it wrote
+        with FileLock(root/info.name/"processing.lock"), contextlib.redirect_stderr(io.StringIO()):  # PyG's "Processing... Done!"
             data = Planetoid(str(root), info.name, split="public", transform=T.NormalizeFeatures())[0]
     except Exception as e:
         raise DataError(f"{info.name}: the verified raw files could not be processed ({type(e).__name__}: {e}); "

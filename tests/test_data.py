@@ -113,3 +113,15 @@ def test_unknown_dataset_lists_the_known_ones(tmp_path):
     with pytest.raises(UnknownDatasetError, match="unknown dataset 'Pubmedd'.*Cora, CiteSeer, PubMed"):
         load_dataset("Pubmedd", root=tmp_path)
     assert issubclass(UnknownDatasetError, UsageError) and not issubclass(DataError, UsageError)  # the caller's mistake, exit 2
+
+
+
+def test_processes_loading_a_fresh_cache_at_once_all_get_the_graph(mirror, tmp_path):
+    # Without the lock, a process could read the processed file another one was still writing (a corrupt-zip error).
+    import subprocess, sys
+    code = "import sys; from cora_gnn.data import load_dataset; print(load_dataset('Cora', root=sys.argv[1], mirror=sys.argv[2]).num_nodes)"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(mirror)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [(p.returncode, err) for p, (_, err) in zip(procs, outs) if p.returncode] == []
+    assert [int(out) for out, _ in outs] == [load_dataset("Cora", root=tmp_path, mirror=mirror).num_nodes] * 4
