@@ -1,8 +1,9 @@
 """The Planetoid table: every model of the zoo on Cora and CiteSeer (public splits), mean ± std and 95% interval of test
-accuracy over seeds, beside the number its paper reports; each model with its paper's settings for the dataset.
+accuracy over seeds, beside the number its paper reports; each model with its paper's settings for the dataset
+(GRAND's on Cora tuned on validation: benchmarks/validation_grid.py).
 
     python benchmarks/accuracy.py                                # all models, Cora and CiteSeer, 10 seeds, 1 thread
-    python benchmarks/accuracy.py --models grand --datasets Cora --threads 2
+    python benchmarks/accuracy.py --models grand --datasets Cora --threads 0     # torch's threads, one per core
     python benchmarks/accuracy.py --models gcn gat --seeds 3 --device cuda
 
 Prints the device, then a Markdown table, one row per dataset and model as it finishes. `!` after the interval marks a
@@ -26,7 +27,7 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--epochs", type=int, default=None, help="cap every model's epochs (default: each paper's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i]")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as `cora-gnn train`: see the README on threads)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as `cora-gnn train`: see the README on threads; 0: torch's own, one per core)")
     p.add_argument("--json", help="also write the table to this JSON file (the report site reads it)")
     args = p.parse_args(argv)
     datasets, models = check_planetoid_params(args.datasets, args.models, args.seeds, args.epochs)  # before any work

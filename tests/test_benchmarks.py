@@ -68,3 +68,16 @@ def test_estimate_seeds_benchmark(cli_env):
             mean, worst = map(float, cell.replace("(", "").replace(")", "").split())
             assert 0 <= mean <= worst <= 100, cell
     assert "streams where the estimate is under the realised accuracy:" in r.stdout and " of 12" in r.stdout, r.stdout
+
+
+def test_validation_grid_benchmark(cli_env, tmp_path):
+    "benchmarks/validation_grid.py at smoke size: a row per setting, sorted by validation accuracy, and a bad setting refused before any run."
+    cmd = [sys.executable, "benchmarks/validation_grid.py", "--model", "sgc", "--seeds", "2", "--settings", "{}", '{"weight_decay": 0.05}']
+    r = subprocess.run(cmd, cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("|") for line in r.stdout.splitlines() if line.startswith("| `")]
+    assert sorted(row[1].strip() for row in rows) == ['`{"weight_decay": 0.05}`', "`{}`"]
+    vals = [float(row[2].split("±")[0]) for row in rows]
+    assert vals == sorted(vals, reverse=True) and all(0 < v <= 100 for v in vals)
+    bad = subprocess.run([*cmd[:-2], '{"heads": 4}'], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "heads not used by model 'sgc'" in bad.stderr
