@@ -110,10 +110,10 @@ def train(
 # %% ../nbs/19_cli.ipynb #7639f279
 @command()
 def models():
-    "List the model zoo with each model's default hyperparameters, and its paper's settings for other datasets."
+    "List the model zoo with each model's default hyperparameters, and its settings for other datasets (its paper's, or tuned)."
     for s in MODELS.values():
         typer.echo(f"{s.name:<6} {s.paper}\n       " + ", ".join(f"{k}={v}" for k, v in s.defaults.items()))
-        for d, kw in s.datasets.items(): typer.echo(f"       on {d}: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
+        for d, kw in s.datasets.items(): typer.echo(f"       on {d}{' (tuned on validation)' if d in s.tuned else ''}: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
 
 # %% ../nbs/19_cli.ipynb #7639f27a
 _LOG_DB = "prediction log: a SQLite file, or a PostgreSQL URL (postgresql://user@host/db) that several replicas share [env CORA_GNN_LOG_DB; default: <runs>/predictions.db]"

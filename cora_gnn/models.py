@@ -33,6 +33,7 @@ class ModelSpec:
     datasets: dict = field(default_factory=dict)  # dataset -> hyperparameters that differ from `defaults` there
     reported: dict = field(default_factory=dict)  # dataset -> test accuracy (%) reported on the public split
     reported_in: str = ""                         # where `reported` comes from, when not the model's own paper
+    tuned: tuple = ()                             # datasets whose `datasets` settings were tuned on validation, not the paper's
 
     @property
     def arch_args(self) -> list[str]:
@@ -40,16 +41,17 @@ class ModelSpec:
         return [p for p in inspect.signature(self.cls).parameters if p not in ("in_channels", "out_channels")]
 
     def defaults_for(self, dataset:str|None=None) -> dict:
-        "The defaults, with the settings registered for `dataset` (any letter case) on top: its paper's, or tuned on validation where the model says so."
+        "The defaults, with the settings registered for `dataset` (any letter case) on top: its paper's, or tuned on validation where `tuned` names the dataset."
         return {**self.defaults, **{k.lower(): v for k, v in self.datasets.items()}.get(str(dataset).lower(), {})}
 
 # %% ../nbs/04_models.ipynb #2a66914aa
 MODELS: dict[str, ModelSpec] = {}
 
-def register(name:str, paper:str="", datasets:dict|None=None, reported:dict|None=None, reported_in:str="", **defaults):
-    "Class decorator: register a model under `name` with its paper's `defaults` (and the `datasets` settings and `reported` accuracies)."
+def register(name:str, paper:str="", datasets:dict|None=None, reported:dict|None=None, reported_in:str="", tuned:tuple=(),
+             **defaults):
+    "Class decorator: register a model under `name` with its paper's `defaults` (and the `datasets` settings, those of them `tuned` on validation, and `reported` accuracies)."
     def _reg(cls):
-        MODELS[name] = ModelSpec(name, cls, defaults, paper, datasets or {}, reported or {}, reported_in)
+        MODELS[name] = ModelSpec(name, cls, defaults, paper, datasets or {}, reported or {}, reported_in, tuple(tuned))
         return cls
     return _reg
 
@@ -310,7 +312,7 @@ class _SampledLinear(torch.autograd.Function):
 # %% ../nbs/04_models.ipynb #73854bd0
 @register("grand", "Feng et al., NeurIPS 2020", hidden=32, K=8, samples=4, dropnode=0.5, dropout=0.5, hidden_dropout=0.5,
           temperature=0.5, consistency=1.0, lr=0.01, weight_decay=5e-4, epochs=2000, patience=200,
-          datasets={"Cora": dict(dropout=0.7, hidden_dropout=0.6, consistency=1.5, weight_decay=1e-3),  # tuned on validation
+          tuned=("Cora",), datasets={"Cora": dict(dropout=0.7, hidden_dropout=0.6, consistency=1.5, weight_decay=1e-3),
                     "CiteSeer": dict(K=2, samples=2, dropout=0.0, hidden_dropout=0.2, temperature=0.3, consistency=0.7)},
           reported={"Cora": 85.4, "CiteSeer": 75.4, "PubMed": 82.7})
 class GRAND(_Zoo):

@@ -74,6 +74,10 @@ def test_models_lists_the_zoo(cli):
     assert r.returncode == 0
     for name, spec in MODELS.items():
         assert f"{name:<6} {spec.paper}" in r.stdout
+        for d in spec.datasets:  # settings tuned on validation are told from the paper's
+            assert (f"on {d} (tuned on validation): " in r.stdout) == (d in spec.tuned), (name, d)
+            assert (f"on {d}: " in r.stdout) != (d in spec.tuned), (name, d)
+    assert MODELS["grand"].tuned == ("Cora",)
 
 
 WATCHED = ("sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'optuna', 'wandb', 'tqdm') "
