@@ -5,8 +5,10 @@ chosen from. Each setting is a JSON object of `TrainConfig` fields over the mode
 accuracy is printed for the record.
 
     python benchmarks/validation_grid.py --model grand --dataset Cora --settings \\
-        '{"consistency": 1.0, "dropout": 0.5, "weight_decay": 0.0005}' '{"consistency": 1.5, "dropout": 0.7, "weight_decay": 0.0005}' \\
-        '{"consistency": 1.5, "dropout": 0.7, "weight_decay": 0.001}'
+        '{"consistency": 1.0, "dropout": 0.5, "hidden_dropout": 0.5, "weight_decay": 0.0005}' \\
+        '{"consistency": 1.5, "dropout": 0.7, "hidden_dropout": 0.6, "weight_decay": 0.001}'
+
+(Name every tuned knob: `{}` and partial settings start from the registered settings, which for GRAND on Cora are tuned.)
 """
 import argparse, json
 from concurrent.futures import ProcessPoolExecutor

@@ -183,8 +183,8 @@ def trials_table(study:optuna.Study, n:int=10) -> pd.DataFrame:
 # %% ../nbs/16_pipeline.ipynb #89a81125
 PROTOCOL = ("Planetoid public split (20 training labels per class, 500 validation and 1,000 test nodes); trained on the "
             "training labels only, the epoch chosen on validation accuracy, test accuracy at that epoch; each model with "
-            "its paper's hyperparameters, and the paper's settings for the dataset where it gives some (GRAND on Cora: "
-            "four of them tuned on validation accuracy)")
+            "its paper's hyperparameters, and its settings for the dataset: the paper's where it gives some, or tuned on "
+            "validation accuracy where `cora-gnn models` says so")
 
 # %% ../nbs/16_pipeline.ipynb #89b2cf47
 def check_planetoid_params(datasets:list, models:list, seeds:int, epochs:int|None=None) -> tuple[list, list]:
