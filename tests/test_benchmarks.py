@@ -1,9 +1,12 @@
 "The benchmark suite runs end to end with small sizes (a smoke test: it checks what the suite reports, never how fast)."
+import importlib.util
 import json
 import subprocess
 import sys
 
 from conftest import ROOT
+
+from cora_gnn.models import build_model
 
 
 def test_suite_quick(cli_env, tmp_path):
@@ -81,3 +84,19 @@ def test_validation_grid_benchmark(cli_env, tmp_path):
     assert vals == sorted(vals, reverse=True) and all(0 < v <= 100 for v in vals)
     bad = subprocess.run([*cmd[:-2], '{"heads": 4}'], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "heads not used by model 'sgc'" in bad.stderr
+
+
+def test_speed_benchmark_pits_gcnii_against_pygs_example_of_the_same_shape(cli_env, tmp_path):
+    "benchmarks/speed.py --models gcnii at smoke size: both implementations timed, and the example has the zoo's GCNII's weights."
+    out = tmp_path / "speed.json"
+    r = subprocess.run([sys.executable, "benchmarks/speed.py", "--models", "gcnii", "--seeds", "1", "--epochs", "2", "--json", str(out)],
+                       cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(row["model"], row["implementation"]) for row in rows] == [("gcnii", "PyG example"), ("gcnii", "cora_gnn fit")]
+    assert all(row["seconds"] > 0 and 0 <= row["test_acc"] <= 100 for row in rows), rows
+    spec = importlib.util.spec_from_file_location("speed", ROOT / "benchmarks" / "speed.py")
+    speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed)
+    shapes = lambda m: sorted((n, tuple(p.shape)) for n, p in m.named_parameters())
+    assert shapes(speed.ExampleGCNII(20, 5)) == shapes(build_model("gcnii", 20, 5))
