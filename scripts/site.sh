@@ -5,7 +5,7 @@
 # notebooks are executed for the site in a copy (build/nbs/), so their pages show their outputs; the notebooks in nbs/
 # stay without outputs. The render fails on any Quarto warning (a broken link, say).
 #
-#   bash scripts/site.sh               # full sizes: 10-seed Planetoid table (without GCNII: hours on a CPU) and benchmarks, 30-trial sweep
+#   bash scripts/site.sh               # full sizes: 10-seed Planetoid table (without GCNII: 3.2 core-hours, see Measurements) and benchmarks, 30-trial sweep
 #   SITE_QUICK=1 bash scripts/site.sh  # small sizes (CI): the same pages, smoke-test numbers
 #
 # Run `bash scripts/test.sh` first to put the coverage figure on the Report page.
