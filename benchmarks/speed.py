@@ -13,26 +13,23 @@ GCNConv layers, 16 hidden units, dropout 0.5, lr 0.01, weight decay 5e-4 on the 
 hidden units, dropout 0.5) followed by PyG's `APPNP` propagation (K=10, alpha=0.1), lr 0.01, weight decay 5e-3 on
 the first layer; GCNII as in `examples/gcn2_cora.py` (64 `GCN2Conv` layers of 64 units over the normalised adjacency
 made once, as torch's sparse CSR matrix where the example has a `SparseTensor`; alpha 0.1, theta 0.5, dropout 0.6, lr
-0.01, weight decay 0.01 on the convolutions and 5e-4 on the linear layers). cora_gnn's APPNP also drops adjacency entries at every propagation step, as its paper does, which
-is more work. Runs alternate between the two implementations so that both see the same machine load. Prints a
-Markdown table and the time ratio per model.
+0.01, weight decay 0.01 on the convolutions and 5e-4 on the linear layers). cora_gnn's APPNP also drops adjacency
+entries at every propagation step, as its paper does, which is more work. Runs alternate between the two
+implementations so that both see the same machine load. Prints a Markdown table and the time ratio per model.
 """
 import argparse
 import json
 import statistics as st
 import time
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch_geometric.nn import APPNP, GATConv, GCN2Conv, GCNConv
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import to_torch_csr_tensor
 
 from cora_gnn.config import seed_everything
 from cora_gnn.data import load_dataset
-from cora_gnn.models import TrainConfig
+from cora_gnn.models import TrainConfig, normalized_adjacency
 from cora_gnn.train import fit
 
 
@@ -95,10 +92,7 @@ class ExampleGCNII(torch.nn.Module):
 
     def forward(self, x, edge_index):
         if self.adj_t is None:  # the example normalises the adjacency once, before training
-            (src, dst), w = gcn_norm(edge_index, None, x.size(0))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-                self.adj_t = to_torch_csr_tensor(torch.stack([dst, src]), w, (x.size(0), x.size(0)))
+            self.adj_t = normalized_adjacency(edge_index, x.size(0))
         x = x0 = self.lin1(F.dropout(x, p=0.6, training=self.training)).relu()
         for conv in self.convs:
             x = conv(F.dropout(x, p=0.6, training=self.training), x0, self.adj_t).relu()
