@@ -1,5 +1,5 @@
 """The whole benchmark suite in one command: accuracy per model, training speed against PyG-example models, inference
-variants, threads, explainers, and the service under load. Runs each benchmark script (their own tables stream by), keeps their
+variants, threads, explainers, neighbour samplers, and the service under load. Runs each benchmark script (their own tables stream by), keeps their
 JSON in --out, then prints one summary table.
 
     python benchmarks/suite.py                # full sizes: 10 seeds, 5 s per load row (about an hour on 2 cores)
@@ -53,6 +53,10 @@ def summary(res) -> list[tuple[str, str]]:
         for r in ex["rows"]:
             rows.append((f"{ex['model']} explanation, {r['explainer']} ({ex['nodes']} nodes)", f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
                          f"drop without the top items {r['drop']:.3f} (random {r['random_drop']:.3f})"))
+    if sa := res.get("sampler"):
+        for r in sa["rows"]:
+            rows.append((f"{r['sampler']} neighbour sampler ({sa['graph']}, batches of {sa['batch_size']})",
+                         f"{r['batches_per_s']:.1f} batches / s; GraphSAGE {r['test_acc']:.1f} ± {r['std']:.1f} % ({sa['seeds']} seeds)"))
     if sl := res.get("serve_load"):
         for r in sl["rows"]:
             rows.append((f"{r['endpoint']} at {r['concurrency']} connections",
@@ -74,7 +78,8 @@ def main(argv=None):
            "speed": run("speed", out, "--seeds", 2 if q else 10, *(["--models", "gcn"] if q else [])),
            "inference": run("inference", out, "--reps", 20 if q else 200, "--rounds", 2 if q else 5),
            "threads": run("threads", out, "--runs", 1 if q else 3, *(["--models", "gcn"] if q else [])),
-           "explain": run("explain", out, "--nodes", 10 if q else 100, *(["--gnn-epochs", 20] if q else []))}
+           "explain": run("explain", out, "--nodes", 10 if q else 100, *(["--gnn-epochs", 20] if q else [])),
+           "sampler": run("sampler", out, *(["--graph", "synthetic-5k", "--batch-size", 256, "--seeds", 2, "--epochs", 3, "--rounds", 1] if q else []))}
     if shutil.which("wrk"): res["serve_load"] = run("serve_load", out, "--duration", 2 if q else 5)
     else: print("\nwrk is not on PATH: no service rows (apt-get install wrk hey)")
     print("\n== summary\n\n| benchmark | result |\n|---|---|")

@@ -6,8 +6,8 @@ Docs: https://cora-gnn.github.io/cora-gnn/config.html.md"""
 
 # %% auto #0
 __all__ = ['ENV_DATA_ROOT', 'ENV_DATA_MIRROR', 'ENV_DEVICE', 'ENV_RUNS', 'ENV_LOG_DB', 'ENV_DRIFT_DIR', 'ENV_THREADS',
-           'CoraGnnError', 'UsageError', 'ResourceError', 'env_var', 'setting', 'data_root', 'data_mirror', 'runs_dir',
-           'log_db', 'drift_dir', 'threads', 'seed_everything', 'get_device']
+           'ENV_SAMPLER', 'CoraGnnError', 'UsageError', 'ResourceError', 'env_var', 'setting', 'data_root',
+           'data_mirror', 'runs_dir', 'log_db', 'drift_dir', 'threads', 'seed_everything', 'get_device']
 
 # %% ../nbs/00_config.ipynb #5896f971
 import os, random
@@ -38,6 +38,7 @@ def env_var(name:str) -> str:
 
 ENV_DATA_ROOT, ENV_DATA_MIRROR, ENV_DEVICE = env_var("data_root"), env_var("data_mirror"), env_var("device")
 ENV_RUNS, ENV_LOG_DB, ENV_DRIFT_DIR, ENV_THREADS = env_var("runs"), env_var("log_db"), env_var("drift_dir"), env_var("threads")
+ENV_SAMPLER = env_var("sampler")
 
 # %% ../nbs/00_config.ipynb #c0a1e007
 def setting(name:str, value=None, default=None):

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# PyG's neighbour sampler for mini-batch training: the `sampler` extra of pyproject.toml (torch-scatter, torch-sparse).
+# PyG's compiled neighbour sampler, an optional speed-up of mini-batch training (cora_gnn samples on PyTorch alone without
+# it; benchmarks/sampler.py compares the two): the `sampler` extra of pyproject.toml (torch-scatter, torch-sparse).
 # They publish no wheels for this torch on PyPI, so pip builds them against the torch of the active environment, which
 # needs a C++ compiler (Debian: apt-get install g++). The two packages build at the same time, torch-sparse's files in
 # parallel with ninja (MAX_JOBS, default: every core), so the build takes the machine's cores instead of one.

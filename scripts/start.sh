@@ -25,7 +25,8 @@ step "service: http://127.0.0.1:$PORT"
 cora-gnn serve --host 127.0.0.1 --port "$PORT" &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server"' INT TERM
-served=$(python - "$PORT" "$server" <<'PY') || { wait "$server"; exit 1; }
+ready() {   # waits for /ready and prints the run served (a function: a here-document inside $(...) makes bash warn)
+python - "$PORT" "$server" <<'PY'
 import json, os, sys, time, urllib.request
 port, pid = sys.argv[1:]
 for _ in range(600):
@@ -36,6 +37,8 @@ for _ in range(600):
 else: sys.exit("error: the service was not ready after 2 minutes")
 print(json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=5))["run_id"])  # the run it serves
 PY
+}
+served=$(ready) || { wait "$server"; exit 1; }
 cat <<MSG
 
 cora-gnn is serving the run $served on http://127.0.0.1:$PORT  (Ctrl-C stops it)

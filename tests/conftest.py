@@ -1,6 +1,10 @@
 """Fixtures and helpers every test file shares: the data mirror, the environment of the `cora-gnn` subprocesses, a trained
-and promoted registry, the command line, papermill, and `cora-gnn serve` on a free loopback port."""
+and promoted registry, the command line, papermill, and `cora-gnn serve` on a free loopback port; and the quick tier.
+
+`pytest --quick` runs the tests not marked `slow`, and fails any of them that starts a process (a server, a subprocess,
+papermill, a spawned worker): a test that needs one is marked `slow`, so the quick tier stays quick as tests are added."""
 import json
+import multiprocessing.util
 import os
 import signal
 import socket
@@ -24,6 +28,26 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 EXE = BIN / "cora-gnn"
 PIPELINES = ROOT / "nbs" / "pipelines"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true", help="the quick tier: only tests not marked slow, none of which may start a process")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--quick"): return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    config.hook.pytest_deselected(items=slow)
+    items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+def pytest_configure(config):
+    "Under --quick, starting a process (session fixtures included) fails the test that asked for it, saying what to do."
+    if not config.getoption("--quick"): return
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test of the quick tier starts a process, which the quick tier does not: mark it @pytest.mark.slow")
+    subprocess.Popen.__init__ = refuse
+    multiprocessing.util.spawnv_passfds = refuse
 
 
 @pytest.fixture(scope="session")

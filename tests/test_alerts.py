@@ -13,6 +13,8 @@ from cora_gnn.drift import perturb, stream
 
 from conftest import ROOT, _free_port
 
+pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
+
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 TOKEN = "alert-test-token"
 

@@ -4,11 +4,22 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 from cora_gnn.models import build_model
+from cora_gnn.sampling import compiled_sampler
 
 
+def _load(name):
+    "benchmarks/<name>.py as a module, to run its `main` in this process."
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
 def test_suite_quick(cli_env, tmp_path):
     r = subprocess.run([sys.executable, "benchmarks/suite.py", "--quick", "--out", str(tmp_path)], cwd=ROOT, env=cli_env,
                        capture_output=True, text=True, timeout=1500)
@@ -17,6 +28,7 @@ def test_suite_quick(cli_env, tmp_path):
     for row in ["gcn test accuracy, 2 seeds", "gcn fit time / PyG example", "gcn full graph inference, cached",
                 "gcn new paper inference, k-hop", "appnp new paper inference, onnx", "gcn 200 epochs, fastest thread setting",
                 "gcn explanation, saliency (10 nodes)", "gcn explanation, gnnexplainer (10 nodes)",
+                "torch neighbour sampler (synthetic-5k, batches of 256)",
                 "/api/v1/predict at 16 connections", "/api/v1/predict at 1000 req/s", "/api/v1/predict/paper at 200 req/s"]:
         assert f"| {row}" in summary, row
     assert "gcn new paper inference, cached" not in summary  # nothing cached survives a new paper: no such row
@@ -32,6 +44,7 @@ def test_suite_quick(cli_env, tmp_path):
     assert all(row["ours"]["errors"] == 0 for row in load["rows"]) and len(load["fixed_rate"]) == 2
 
 
+@pytest.mark.slow
 def test_service_ops_benchmark_runs(cli_env, tmp_path):
     "benchmarks/service_ops.py at smoke size: both tables, every row answered without errors, a drift job under way."
     out = tmp_path / "ops.json"
@@ -45,6 +58,7 @@ def test_service_ops_benchmark_runs(cli_env, tmp_path):
     assert "p99 during drift jobs / p99 without" in r.stdout
 
 
+@pytest.mark.slow
 def test_ood_scores_benchmark(cli_env):
     "benchmarks/ood_scores.py at smoke size: a row per perturbation, an AUROC per score, and the served score sees rewired citations."
     r = subprocess.run([sys.executable, "benchmarks/ood_scores.py", "--n", "40", "--severities", "1"], cwd=ROOT, env=cli_env,
@@ -58,6 +72,7 @@ def test_ood_scores_benchmark(cli_env):
     assert rows["cites_rewired"][3] > 0.75, rows  # ood 0.25, the served score: every citation rewired stands out
 
 
+@pytest.mark.slow
 def test_estimate_seeds_benchmark(cli_env):
     "benchmarks/estimate_seeds.py at smoke size: a row per seed and their mean, errors that are errors, the counts over every stream."
     r = subprocess.run([sys.executable, "benchmarks/estimate_seeds.py", "--seeds", "0", "1", "--n", "40"], cwd=ROOT, env=cli_env,
@@ -73,6 +88,7 @@ def test_estimate_seeds_benchmark(cli_env):
     assert "streams where the estimate is under the realised accuracy:" in r.stdout and " of 12" in r.stdout, r.stdout
 
 
+@pytest.mark.slow
 def test_validation_grid_benchmark(cli_env, tmp_path):
     "benchmarks/validation_grid.py at smoke size: a row per setting, sorted by validation accuracy, and a bad setting refused before any run."
     cmd = [sys.executable, "benchmarks/validation_grid.py", "--model", "sgc", "--seeds", "2", "--settings", "{}", '{"weight_decay": 0.05}']
@@ -86,6 +102,7 @@ def test_validation_grid_benchmark(cli_env, tmp_path):
     assert bad.returncode != 0 and "heads not used by model 'sgc'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_speed_benchmark_pits_gcnii_against_pygs_example_of_the_same_shape(cli_env, tmp_path):
     "benchmarks/speed.py --models gcnii at smoke size: both implementations timed, and the example has the zoo's GCNII's weights."
     out = tmp_path / "speed.json"
@@ -94,8 +111,16 @@ def test_speed_benchmark_pits_gcnii_against_pygs_example_of_the_same_shape(cli_e
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = json.loads(out.read_text())["rows"]
     assert [(row["model"], row["implementation"]) for row in rows] == [("gcnii", "PyG example"), ("gcnii", "cora_gnn fit")]
-    spec = importlib.util.spec_from_file_location("speed", ROOT / "benchmarks" / "speed.py")
-    speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(speed)
+    speed = _load("speed")
     shapes = lambda m: sorted((n, tuple(p.shape)) for n, p in m.named_parameters())
     assert shapes(speed.ExampleGCNII(20, 5)) == shapes(build_model("gcnii", 20, 5))
+
+
+def test_sampler_benchmark(tmp_path, capsys):
+    "benchmarks/sampler.py at smoke size, in this process: a row per installed sampler, each trained far above chance (7 classes)."
+    out = tmp_path / "sampler.json"
+    _load("sampler").main(["--graph", "synthetic-5k", "--batch-size", "256", "--seeds", "2", "--epochs", "3", "--rounds", "1", "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["sampler"] for r in rows] == (["torch", "pyg"] if compiled_sampler() else ["torch"])
+    assert all(r["batches_per_s"] > 0 and 30 < r["test_acc"] <= 100 for r in rows), rows
+    assert "| torch |" in capsys.readouterr().out

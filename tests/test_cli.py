@@ -10,6 +10,8 @@ from cora_gnn.checkpoint import load_checkpoint
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT, ENV_RUNS
 from cora_gnn.models import MODELS
 
+pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
+
 
 def test_train_writes_a_run_and_prints_its_metrics(cli, env, tmp_path, cora):
     out = tmp_path / "runs" / "gcn-s0"

@@ -68,6 +68,7 @@ def image(tmp_path_factory):
     return tmp / "venv" / "bin", env
 
 
+@pytest.mark.slow
 def test_the_image_trains_promotes_and_serves(image, mirror, free_port, tmp_path):
     bin_dir, env = image
     work = tmp_path / "work"

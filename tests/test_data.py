@@ -116,6 +116,7 @@ def test_unknown_dataset_lists_the_known_ones(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_processes_loading_a_fresh_cache_at_once_all_get_the_graph(mirror, tmp_path):
     # Without the lock, a process could read the processed file another one was still writing (a corrupt-zip error).
     import subprocess, sys

@@ -4,6 +4,7 @@ the drain, environment variables the service reads, secrets kept out of the file
 import re
 from dataclasses import fields
 
+import pytest
 import yaml
 from conftest import ROOT
 
@@ -47,6 +48,7 @@ def test_kubernetes_probes_grace_and_secrets():
     assert kinds["Service"]["spec"]["selector"] == kinds["Deployment"]["spec"]["selector"]["matchLabels"]
 
 
+@pytest.mark.slow
 def test_deploy_commands_use_existing_flags(cli):
     k8s = yaml.safe_load_all((DEPLOY / "k8s" / "cora-gnn.yaml").read_text())
     args = next(d for d in k8s if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]

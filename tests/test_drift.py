@@ -61,6 +61,7 @@ def drift_job(c, auth, **window):
     return job["result"]
 
 
+@pytest.mark.slow
 def test_the_service_regenerates_and_serves_the_report(pr, tmp_path):
     cfg = ServeConfig(log_db=str(tmp_path / "log.db"), drift_dir=str(tmp_path / "drift"), admin_token="t0ken")
     auth = {"Authorization": "Bearer t0ken"}
@@ -78,6 +79,7 @@ def test_the_service_regenerates_and_serves_the_report(pr, tmp_path):
         assert drift_job(c, auth, last=50)["rows"]["current"] == 50
 
 
+@pytest.mark.slow
 def test_missing_or_empty_log_is_a_clear_message(pr, tmp_path, registry, cli, cli_env):
     with pytest.raises(PredictionLogError, match="no prediction log at"):
         monitor(pr, tmp_path / "none.db", tmp_path / "d")
@@ -88,6 +90,7 @@ def test_missing_or_empty_log_is_a_clear_message(pr, tmp_path, registry, cli, cl
     assert r.returncode == 1 and "no prediction log at" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
     with PredictionLog(tmp_path / "log.db") as log: simulate(pr, log, n=200, seed=2)
     r = cli("drift", "--runs", registry[1], "--log-db", tmp_path / "log.db", "--out", tmp_path / "d", env=cli_env)
@@ -100,6 +103,7 @@ def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
     assert (tmp_path / "d" / "report.html").stat().st_size > 100_000
 
 
+@pytest.mark.slow
 def test_drift_pipeline_notebook(registry, tmp_path, papermill, env):
     out = tmp_path / "drift"
     r = papermill("drift.ipynb", tmp_path / "drift.ipynb", tmp_path, env, runs=str(registry[1]), n_requests=150, robust_n=80,

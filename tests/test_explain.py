@@ -55,6 +55,7 @@ def guarded(cli_env, registry, server_cls, tmp_path_factory):
     s.stop()
 
 
+@pytest.mark.slow
 def test_served_explanation_is_the_librarys_and_is_logged(guarded, predictor):
     r = guarded.post("/api/v1/explain", json={"index": 7, "top": 4}, headers={"Authorization": f"Bearer {TOKEN}", "X-Request-ID": "why-7"})
     assert r.status_code == 200, r.text
@@ -78,11 +79,13 @@ def test_served_explanation_is_the_librarys_and_is_logged(guarded, predictor):
     ("token", {}, 422, "give `index` (a node of the graph) or a new paper"),
     ("token", {"words": [], "cites": []}, 422, "the paper has no words and no citations"),
 ])
+@pytest.mark.slow
 def test_explain_refuses_with_the_reason(guarded, headers, body, status, message):
     r = guarded.post("/api/v1/explain", json=body, headers={"Authorization": f"Bearer {TOKEN}"} if headers == "token" else headers)
     assert (r.status_code, message in r.json()["detail"]) == (status, True), r.text
 
 
+@pytest.mark.slow
 def test_without_a_token_explanations_are_off(start_server, registry, cli_env, tmp_path):
     env = {k: v for k, v in cli_env.items() if k != "CORA_GNN_ADMIN_TOKEN"}
     s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db", env=env)

@@ -70,6 +70,7 @@ def test_functions_stay_short():
     assert not long, long
 
 
+@pytest.mark.slow
 def test_git_holds_no_generated_or_runtime_files():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
     junk = [f for f in files if re.search(r"\.(db|sqlite3?|db-wal|db-shm|pt|html)$|(^|/)(runs|_proc|_docs|build|wandb)/", f)]

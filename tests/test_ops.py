@@ -18,6 +18,8 @@ from cora_gnn.predlog import read_log
 from cora_gnn.runs import promote, save_run
 from cora_gnn.train import fit
 
+pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
+
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

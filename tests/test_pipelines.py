@@ -9,6 +9,7 @@ from cora_gnn.runs import list_runs, promote, promoted_checkpoint
 from cora_gnn.tracking import read_offline_run, start_tracking
 
 
+@pytest.mark.slow
 def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path, papermill):
     out = tmp_path / "runs" / "gat-quick"
     r = papermill("train.ipynb", tmp_path / "train.ipynb", tmp_path, env, model="gat", epochs=40, seed=3, hidden=4,
@@ -31,6 +32,7 @@ def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path, paper
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
 
 
+@pytest.mark.slow
 def test_bad_parameter_fails_fast_with_its_message(env, tmp_path, papermill):
     r = papermill("train.ipynb", tmp_path / "bad.ipynb", tmp_path, env, model="gcn", lr=-0.01,
                   out_dir=str(tmp_path / "bad"), tracking="disabled")
@@ -40,6 +42,7 @@ def test_bad_parameter_fails_fast_with_its_message(env, tmp_path, papermill):
     assert r.returncode != 0 and "unknown model 'transformer'" in r.stderr
 
 
+@pytest.mark.slow
 def test_disabled_tracking_writes_only_the_run_directory(env, tmp_path, papermill):
     work = tmp_path / "work"
     work.mkdir()
@@ -52,6 +55,7 @@ def test_disabled_tracking_writes_only_the_run_directory(env, tmp_path, papermil
     assert not (Path(env["HOME"]) / ".config" / "wandb").exists()
 
 
+@pytest.mark.slow
 def test_sweep_pipeline_resumes_and_reports(env, tmp_path, papermill):
     out = tmp_path / "sweep"
     r = papermill("sweep.ipynb", tmp_path / "sweep.ipynb", tmp_path, env, model="sgc", n_trials=3, epochs=30,
@@ -66,6 +70,7 @@ def test_sweep_pipeline_resumes_and_reports(env, tmp_path, papermill):
     assert json.loads((out / "sweep.json").read_text())["n_trials"] == 4
 
 
+@pytest.mark.slow
 def test_registry_lists_promotes_and_verifies(env, tmp_path, cli):
     for seed in (0, 1):
         r = cli("train", "--model", "sgc", "--epochs", "10", "--seed", seed, "--out", tmp_path / "runs" / f"sgc-{seed}", env=env)
@@ -87,6 +92,7 @@ def test_registry_lists_promotes_and_verifies(env, tmp_path, cli):
     assert r.returncode == 1 and "changed after it was promoted" in r.stderr and "cora-gnn promote sgc-1" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_and_pipeline_write_the_same_run_directory(env, tmp_path, cli, papermill):
     "One writer: a run from `cora-gnn train` and one from the training pipeline hold the same files (figures aside) and run.json keys."
     r = cli("train", "--model", "sgc", "--epochs", "5", "--out", tmp_path / "cli-run", env=env)
@@ -109,6 +115,7 @@ def test_online_tracking_without_key_is_refused(tmp_path, monkeypatch):
         start_tracking("online", tmp_path, {})
 
 
+@pytest.mark.slow
 def test_planetoid_pipeline_runs_every_model_on_cora_and_citeseer_at_smoke_size(env, tmp_path, papermill):
     from cora_gnn.models import MODELS
     out = tmp_path / "planetoid"
@@ -132,6 +139,7 @@ def test_planetoid_pipeline_runs_every_model_on_cora_and_citeseer_at_smoke_size(
     assert "image/png" in shown and "Smoke-test sizes" in shown
 
 
+@pytest.mark.slow
 def test_planetoid_pipeline_refuses_bad_parameters(env, tmp_path, papermill):
     r = papermill("planetoid.ipynb", tmp_path / "bad.ipynb", tmp_path, env, datasets=["Cora"], models=["gcm"], seeds=2,
                   out_dir=str(tmp_path / "out"))

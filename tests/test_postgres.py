@@ -1,5 +1,6 @@
 """The PostgreSQL prediction log, on a real PostgreSQL server (scripts/tmp_postgres.py): the log itself, the service and
 the drift command on it, several replicas writing it while one is killed, and a server that cannot be reached."""
+import pytest
 import asyncio
 import json
 import signal
@@ -10,6 +11,8 @@ from itertools import cycle
 import httpx
 
 from cora_gnn.predlog import ConflictingLabel, PredictionLog, explanation_row, log_row, read_feedback, read_log, record_feedback
+
+pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
 
 NODE = dict(index=3, class_id=1, class_name="Theory", confidence=0.9)
 PAPER = dict(index=None, class_id=0, class_name="Case_Based", confidence=0.5)

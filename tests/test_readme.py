@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import BIN, ROOT
 
 from cora_gnn.runs import list_runs
@@ -38,6 +39,7 @@ def test_readme_fits_on_a_few_screens():
     assert len(README.encode()) < 8192, len(README.encode())
 
 
+@pytest.mark.slow
 def test_every_command_block_runs_as_written(tmp_path, env):
     "From a folder laid out like the repository root, inside the environment: each line of each sh block, then the Python."
     for name in ("nbs", "scripts", "benchmarks", "pyproject.toml"): (tmp_path / name).symlink_to(ROOT / name)
@@ -73,6 +75,7 @@ def _stop(proc):
     return proc.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_start_script_trains_promotes_serves_and_reuses(tmp_path, env, free_port, cora):
     "The quick start as the README gives it, in the suite's .venv: the curl lines it prints answer for node 0 and a new paper."
     assert (ROOT / ".venv" / "bin" / "python").exists(), "run the suite with `bash scripts/test.sh`, which makes .venv"
@@ -84,6 +87,7 @@ def test_start_script_trains_promotes_serves_and_reuses(tmp_path, env, free_port
         try:
             out = _wait_for(log, "Ctrl-C stops it", proc, timeout=600)
             assert f"serving the run gcn on http://127.0.0.1:{port}" in out, out[-3000:]
+            assert "start.sh: line" not in out, out[-3000:]  # no warning or error of bash's own
             curls = [line.strip() for line in out.splitlines() if line.strip().startswith("curl ")]
             assert len(curls) == 2 and all(f"127.0.0.1:{port}" in c for c in curls), out
             node, paper = (json.loads(subprocess.run(c, shell=True, capture_output=True, text=True, timeout=30).stdout) for c in curls)

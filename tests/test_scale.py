@@ -12,6 +12,8 @@ from cora_gnn.models import TrainConfig
 from cora_gnn.predict import Predictor
 from cora_gnn.train import fit, predict_proba
 
+pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
+
 SEEDS = range(5)
 
 

@@ -34,6 +34,7 @@ def server(cli_env, registry, server_cls, tmp_path_factory):
     s.stop()
 
 
+@pytest.mark.slow
 def test_served_node_predictions_are_the_trained_models(server, registry, cora):
     result, _ = registry
     with torch.no_grad(): proba = (result.model(cora.x, cora.edge_index) / result.metrics["temperature"]).softmax(-1)  # calibrated
@@ -49,6 +50,7 @@ def test_served_node_predictions_are_the_trained_models(server, registry, cora):
     assert one == [preds[3]]
 
 
+@pytest.mark.slow
 def test_info_describes_the_served_run(server, registry, cora):
     _, runs = registry
     info = server.get("/info").json()
@@ -60,6 +62,7 @@ def test_info_describes_the_served_run(server, registry, cora):
     assert info["versions"]["torch"] == torch.__version__ and info["device"] == "cpu"
 
 
+@pytest.mark.slow
 def test_new_paper_prediction(server, registry, cora):
     "A node of the graph sent again as a new paper (its words and citations) is classified like the node itself."
     pr = Predictor(registry[0].model, cora, cora.class_names, dict(metrics=registry[0].metrics))  # calibrated as served
@@ -104,6 +107,7 @@ BAD = [  # (path, json body or raw bytes, content type, status, message)
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path,body,ctype,status,message", BAD, ids=[m for *_, m in BAD])
 def test_bad_input_is_a_4xx_with_its_reason(server, path, body, ctype, status, message):
     assert_refused(server, path, body, ctype, status, message)
@@ -138,6 +142,7 @@ def test_both_paths_answer_alike(client, predictor):
     assert same_prediction(r.json()["predictions"][0], predictor.predict_paper(words=[3, 8], cites=[1]))
 
 
+@pytest.mark.slow
 def test_no_server_errors_after_bad_input(server):
     "Every bad input is counted as the client's error; none as the server's."
     for path, body, ctype, status, message in BAD: assert_refused(server, path, body, ctype, status, message)
@@ -146,6 +151,7 @@ def test_no_server_errors_after_bad_input(server):
     assert client_errors >= len(BAD) and 'kind="server"' not in text
 
 
+@pytest.mark.slow
 def test_concurrent_predictions_leave_exactly_one_row_each(server):
     n = 240
     def call(i):
@@ -160,6 +166,7 @@ def test_concurrent_predictions_leave_exactly_one_row_each(server):
             == [o["predictions"][0]["class_id"] for o in out])
 
 
+@pytest.mark.slow
 def test_killing_the_server_loses_no_acknowledged_row(start_server, registry, tmp_path):
     s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db")
     def call(i):
@@ -173,6 +180,7 @@ def test_killing_the_server_loses_no_acknowledged_row(start_server, registry, tm
     assert set(rows.request_id) == {f"kill-{i}" for i in acked}
 
 
+@pytest.mark.slow
 def test_health_ready_and_drift(server):
     assert server.get("/health").json() == {"status": "ok"}
     assert server.get("/ready").json() == {"status": "ready", "checks": {"model": True, "prediction_log": True, "not_draining": True}}
@@ -184,6 +192,7 @@ def test_health_ready_and_drift(server):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and "drift report" in r.text
 
 
+@pytest.mark.slow
 def test_docs_and_openapi(server):
     spec = server.get("/openapi.json").json()
     assert {"/api/v1/predict", "/api/v1/predict/paper", "/info", "/health", "/ready", "/metrics", "/drift"} <= set(spec["paths"])
@@ -195,6 +204,7 @@ def test_docs_and_openapi(server):
     (lambda p: p.write_bytes(p.read_bytes()[:1000]), "is not a readable checkpoint"),
     ("fingerprint", "was trained on a graph with fingerprint"),
 ])
+@pytest.mark.slow
 def test_unusable_checkpoint_stops_startup_with_the_reason(cli, cli_env, free_port, registry, tmp_path, damage, message):
     bad = tmp_path / "bad.pt"
     bad.write_bytes((registry[1] / "gcn" / "checkpoint.pt").read_bytes())
@@ -208,6 +218,7 @@ def test_unusable_checkpoint_stops_startup_with_the_reason(cli, cli_env, free_po
     assert "Traceback" not in r.stderr + r.stdout
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_and_unwritable_log(cli, cli_env, registry, tmp_path):
     r = cli("serve", "--checkpoint", tmp_path / "none.pt", env=cli_env, timeout=120)
     assert r.returncode == 1 and "no checkpoint at" in r.stderr
@@ -263,6 +274,7 @@ def test_a_failed_log_write_is_counted_and_not_acknowledged(predictor, tmp_path)
         assert c.get("/ready").status_code == 200  # the database itself is still writable
 
 
+@pytest.mark.slow
 def test_two_workers_share_metrics(start_server, cli_env, registry, tmp_path):
     s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db", "--workers", "2", env={**{k: v for k, v in cli_env.items() if k != "CORA_GNN_THREADS"}, "PROMETHEUS_MULTIPROC_DIR": ""})
     assert s.get("/info").json()["threads"] == max(1, os.cpu_count() // 2)  # no --threads: the cores shared out between the workers

@@ -7,7 +7,9 @@ from cora_gnn.checkpoint import CheckpointError, load_checkpoint, save_checkpoin
 from cora_gnn.models import MODELS, TrainConfig
 from cora_gnn.runs import save_run
 from cora_gnn.synth import random_graph
-from cora_gnn.train import SamplerMissingError, fit, predict_proba
+from cora_gnn.config import ENV_SAMPLER, UsageError
+from cora_gnn.sampling import SamplerMissingError
+from cora_gnn.train import fit, predict_proba
 
 QUICK = {"gcnii": {"layers": 4, "epochs": 20}, "gat": {"epochs": 20}, "appnp": {"epochs": 20}}
 
@@ -95,9 +97,17 @@ def test_tampered_weights_and_mismatched_data(saved, tmp_path):
         load_checkpoint(tmp_path / "absent.pt")
 
 
-def test_minibatch_training_without_a_sampler_says_how_to_install_it(cora, monkeypatch):
+def test_minibatch_training_needs_no_compiled_sampler(cora, monkeypatch):
+    "Without pyg-lib and torch-sparse, mini-batches come from the torch sampler; asking for PyG's says how to build it."
     monkeypatch.setattr(pyg_typing, "WITH_PYG_LIB", False)
     monkeypatch.setattr(pyg_typing, "WITH_TORCH_SPARSE", False)
+    monkeypatch.delenv(ENV_SAMPLER, raising=False)
+    res = fit(TrainConfig("sage", epochs=2, batch_size=64, seed=0), cora, progress=False)
+    assert res.metrics["sampler"] == "torch" and res.metrics["epochs"] == 2
+    monkeypatch.setenv(ENV_SAMPLER, "pyg")
     with pytest.raises(SamplerMissingError, match="bash scripts/sampler.sh") as e:
         fit(TrainConfig("sage", epochs=1, batch_size=64), cora, progress=False)
     assert isinstance(e.value, ImportError) and (ROOT / "scripts" / "sampler.sh").is_file()
+    monkeypatch.setenv(ENV_SAMPLER, "fastest")
+    with pytest.raises(UsageError, match=f"{ENV_SAMPLER} must be one of auto, torch, pyg"):
+        fit(TrainConfig("sage", epochs=1, batch_size=64), cora, progress=False)
