@@ -17,7 +17,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from harness import Server, free_port, serve  # noqa: E402
+from cora_gnn.files import write_json
 
 
 def bare_app():
@@ -40,24 +43,6 @@ def bare_app():
     @app.get("/health")
     async def health(): return {"status": "ok"}
     return app
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd, url, env=None):
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for _ in range(600):
-        if proc.poll() is not None: sys.exit(f"server failed to start: {proc.stderr.read()}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200: return proc
-        except httpx.TransportError: pass
-        time.sleep(0.1)
-    proc.kill()
-    sys.exit(f"server at {url} did not start")
 
 
 LUA = """
@@ -144,12 +129,14 @@ def main(argv=None):
     tmp = tempfile.mkdtemp(prefix="cora-gnn-load-")
     ckpt, nodes, papers = workload(args.checkpoint, tmp)
 
-    ours, bare = free_port(), free_port()
-    exe = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
-    servers = [start([exe, "serve", "--checkpoint", str(ckpt), "--port", str(ours), "--log-level", "warning",
-                      "--log-db", str(Path(tmp) / "log.db"), "--workers", str(args.workers)], f"http://127.0.0.1:{ours}"),
-               start([sys.executable, __file__, "--bare", str(bare)], f"http://127.0.0.1:{bare}")]
+    servers = []
     try:
+        servers.append(serve("--checkpoint", ckpt, "--log-db", Path(tmp) / "log.db", "--workers", args.workers, ready="/health",
+                             timeout=60, output=subprocess.DEVNULL))
+        bare = free_port()
+        servers.append(Server([sys.executable, __file__, "--bare", bare], f"http://127.0.0.1:{bare}", ready="/health", timeout=60,
+                              output=subprocess.DEVNULL))
+        ours = servers[0].port
         print(f"cora_gnn {Path(ckpt).parent.name}, {args.workers} worker(s), {os.cpu_count()} CPUs, wrk 1 thread, {args.duration} s per row\n")
         print("| endpoint | concurrency | bare req/s | req/s | ratio | bare p50 / p99 (ms) | p50 (ms) | p99 (ms) "
               "| errors |")
@@ -172,11 +159,10 @@ def main(argv=None):
                 print(f"| {path} | {rate} | {h['rps']:.0f} | {h['p50']:.2f} | {h['p99']:.2f} | {h['errors']} |", flush=True)
                 fixed.append(dict(endpoint=path, rate=rate, **h))
         else: print("\nhey is not on PATH: no fixed-rate rows (apt-get install hey)")
-        if args.json:
-            Path(args.json).write_text(json.dumps(dict(duration=args.duration, cpus=os.cpu_count(), rows=table, fixed_rate=fixed), indent=2))
+        if args.json: write_json(args.json, dict(duration=args.duration, cpus=os.cpu_count(), rows=table, fixed_rate=fixed))
+    except RuntimeError as e: sys.exit(f"error: {e}")  # a server that did not start, with what it printed
     finally:
-        for s in servers: s.terminate()
-        for s in servers: s.wait(30)
+        for s in servers: s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -12,7 +12,6 @@ throwaway PostgreSQL server on this machine (scripts/tmp_postgres.py), 1 and 2 w
 worker. Needs wrk and hey (apt-get install wrk hey) and PostgreSQL's server (apt-get install postgresql).
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -26,26 +25,25 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "scripts")]
-from serve_load import drain, free_port, hey, start, workload, wrk  # noqa: E402
+from harness import serve as serve_on_free_port  # noqa: E402
+from serve_load import drain, hey, workload, wrk  # noqa: E402
 from tmp_postgres import TempPostgres  # noqa: E402
+from cora_gnn.files import write_json
 
 TOKEN = "benchmark-token"
 BUSY = "import os; os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True: pass"
 
 
 def serve(ckpt, log_db, tmp, workers=1):
-    "Start `cora-gnn serve` on a free port; returns (process, url)."
-    port = free_port()
-    exe = os.path.join(os.path.dirname(sys.executable), "cora-gnn")
+    "Start `cora-gnn serve` on a free port (scripts/harness.py); returns (server, url)."
     env = {**os.environ, "CORA_GNN_ADMIN_TOKEN": TOKEN, "CORA_GNN_DRAIN": "0"}
-    cmd = [exe, "serve", "--checkpoint", str(ckpt), "--port", str(port), "--log-level", "warning", "--log-db", str(log_db),
-           "--drift-dir", str(Path(tmp) / f"drift-{port}"), "--workers", str(workers)]
-    return start(cmd, f"http://127.0.0.1:{port}", env), f"http://127.0.0.1:{port}"
+    s = serve_on_free_port("--checkpoint", ckpt, "--log-db", log_db, "--drift-dir", Path(tmp) / f"drift-{workers}-{time.time_ns()}",
+                           "--workers", workers, env=env, ready="/health", timeout=60, output=subprocess.DEVNULL)
+    return s, s.url
 
 
-def stop(proc):
-    proc.terminate()
-    proc.wait(60)
+def stop(server):
+    server.stop(timeout=60)
 
 
 class DriftJobs(threading.Thread):
@@ -134,8 +132,8 @@ def main(argv=None):
         for r in backends:
             print(f"| {r['log']} | {r['workers']} | {r['rps']:.0f} | {r['ratio']:.2f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
         if args.json:
-            Path(args.json).write_text(json.dumps(dict(duration=args.duration, cpus=os.cpu_count(), rate=args.rate,
-                                                       drift=drift, backends=backends), indent=2))
+            write_json(args.json, dict(duration=args.duration, cpus=os.cpu_count(), rate=args.rate,
+                                                       drift=drift, backends=backends))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -10,9 +10,7 @@ Each row is the median of --repeats fresh processes, the versions taking turns. 
 (or --checkpoint is used) and served by every version, so only the code differs.
 """
 import argparse
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from harness import serve  # noqa: E402
+from cora_gnn.files import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = Path(sys.executable).parent / "cora-gnn"
@@ -34,12 +34,6 @@ def rss_mib(pid:int) -> float:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def import_cost(env:dict) -> tuple[float, float, str]:
     "Seconds to import `cora_gnn.serve`, the process's resident MiB after it, and the file imported."
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=env["CORA_GNN_RUNS"], capture_output=True, text=True,
@@ -49,23 +43,11 @@ def import_cost(env:dict) -> tuple[float, float, str]:
 
 def serve_cost(env:dict, checkpoint:Path, tmp:Path) -> tuple[float, float]:
     "Seconds from starting `cora-gnn serve` until `/ready` answers 200, and the server's resident MiB then."
-    port = free_port()
     t = time.perf_counter()
-    proc = subprocess.Popen([str(EXE), "serve", "--checkpoint", str(checkpoint), "--port", str(port), "--log-level", "warning",
-                             "--log-db", str(tmp / f"log-{port}.db"), "--drift-dir", str(tmp / "drift")],
-                            env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        while True:
-            if proc.poll() is not None: raise RuntimeError(f"the server exited: {proc.stderr.read()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200: break
-            except httpx.TransportError: pass
-            if time.perf_counter() - t > 120: raise RuntimeError("the server was not ready in 120 s")
-            time.sleep(0.02)
-        return time.perf_counter() - t, rss_mib(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    s = serve("--checkpoint", checkpoint, "--log-db", tmp / f"log-{time.time_ns()}.db", "--drift-dir", tmp / "drift",
+              env=env, cwd=tmp, timeout=120, poll=0.02)
+    try: return time.perf_counter() - t, rss_mib(s.proc.pid)
+    finally: s.stop()
 
 
 def measure(versions:list, checkpoint:Path, tmp:Path, repeats:int) -> list[dict]:
@@ -108,7 +90,7 @@ def main():
     for r in rows:
         print(f"| {r['version']} | {r['import_s']:.2f} | {r['import_rss_mib']:.0f} | {r['ready_s']:.2f} | {r['serve_rss_mib']:.0f} |")
     for r in rows: print(f"({r['version']}: imported {r['module']})")
-    if args.json: Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.json: write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,10 @@ papermill, a spawned worker): a test that needs one is marked `slow`, so the qui
 import json
 import multiprocessing.util
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
@@ -25,8 +21,12 @@ from cora_gnn.runs import promote, save_run
 from cora_gnn.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))  # harness.py and tmp_postgres.py, which the benchmarks share
+import harness  # noqa: E402
+from tmp_postgres import TempPostgres  # noqa: E402
+
 BIN = Path(sys.executable).parent
-EXE = BIN / "cora-gnn"
+EXE = harness.EXE
 PIPELINES = ROOT / "nbs" / "pipelines"
 
 
@@ -106,47 +106,20 @@ def papermill():
     return run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def free_port():
     "A function giving a free TCP port on loopback."
-    return _free_port
+    return harness.free_port
 
 
-class Server:
-    "`cora-gnn serve ARGS` in a subprocess on a free loopback port, ready when constructed; `stop` ends it."
-    def __init__(self, env, *args, cwd=None, timeout=90):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([str(EXE), "serve", "--port", str(self.port), "--log-level", "warning", *map(str, args)],
-                                     env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None: raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200: return
-            except httpx.TransportError: pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"server did not become ready in {timeout} s")
-
-    def post(self, path, **kw): return httpx.post(self.url + path, timeout=30, **kw)
-    def get(self, path, **kw): return httpx.get(self.url + path, timeout=30, **kw)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(30)
+def Server(env, *args, cwd=None, timeout=90) -> harness.Server:
+    "`cora-gnn serve ARGS` in a subprocess on a free loopback port, ready when returned (scripts/harness.py); `stop` ends it."
+    return harness.serve(*args, env=env, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
 def server_cls():
-    "The `Server` class: `server_cls(env, *args)` starts `cora-gnn serve`; the caller stops it."
+    "`server_cls(env, *args)` starts `cora-gnn serve` (a `harness.Server`); the caller stops it."
     return Server
 
 
@@ -180,8 +153,6 @@ def predictor(registry, cora):
 @pytest.fixture(scope="session")
 def postgres():
     "A throwaway PostgreSQL server on loopback (scripts/tmp_postgres.py), stopped and deleted after the session."
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from tmp_postgres import TempPostgres
     with TempPostgres() as pg: yield pg
 
 

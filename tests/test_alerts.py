@@ -11,7 +11,8 @@ import yaml
 
 from cora_gnn.drift import perturb, stream
 
-from conftest import ROOT, _free_port
+from conftest import ROOT
+from harness import Server, free_port
 
 pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
 
@@ -38,15 +39,16 @@ class Prometheus:
     def __init__(self, target: str, tmp):
         exe = shutil.which("prometheus")
         if exe is None: pytest.fail("the Prometheus server is missing: apt-get install prometheus (Debian), as scripts/test.sh does")
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         (tmp / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             f"rule_files: ['{RULES}']\n"
             f"scrape_configs: [{{job_name: cora-gnn, static_configs: [{{targets: ['{target}']}}]}}]\n")
-        self.proc = subprocess.Popen([exe, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-                                      f"--web.listen-address={self.url.removeprefix('http://')}"],
-                                     stdout=subprocess.DEVNULL, stderr=open(tmp / "prometheus.log", "w"))
         self.log = tmp / "prometheus.log"
+        self.server = Server([exe, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+                              f"--web.listen-address={self.url.removeprefix('http://')}"], self.url, ready="/-/ready",
+                             output=self.log.open("w"))
+        self.proc = self.server.proc
 
     def query(self, expr: str) -> list:
         r = httpx.get(self.url + "/api/v1/query", params={"query": expr}, timeout=5)
@@ -68,9 +70,7 @@ class Prometheus:
         r = httpx.get(self.url + "/api/v1/alerts", timeout=5).json()["data"]["alerts"]
         return [a for a in r if a["labels"]["alertname"] == name and a["state"] == "firing"]
 
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(30)
+    def stop(self): self.server.stop()
 
 
 def test_real_prometheus_scrapes_the_service_and_fires_on_a_drifted_stream(start_server, cli_env, registry, predictor, tmp_path):
