@@ -15,7 +15,6 @@ batched), and PyG's `CaptumExplainer` (Saliency, IntegratedGradients with the sa
 cora_gnn's `ig` (1: the same up to scale). PyG's Captum wrappers need `pip install captum` (in the dev extra).
 """
 import argparse
-import json
 import time
 import warnings
 
@@ -28,6 +27,7 @@ from cora_gnn.explain import attributions, describe
 from cora_gnn.models import TrainConfig
 from cora_gnn.predict import Predictor
 from cora_gnn.train import fit
+from cora_gnn.files import write_json
 
 EXPLAINERS = ["saliency", "ig", "captum-saliency", "captum-ig", "gnnexplainer"]
 
@@ -92,7 +92,7 @@ def main(argv=None):
         rows.append(row)
         cosine = "" if row["cosine_vs_ig"] is None else f"{row['cosine_vs_ig']:.3f}"
         print(f"| {name} | {row['p50']:.1f} | {row['p99']:.1f} | {row['drop']:.3f} | {row['random_drop']:.3f} | {cosine} |", flush=True)
-    if args.json: open(args.json, "w").write(json.dumps(dict(model=args.model, nodes=len(nodes), rows=rows), indent=2))
+    if args.json: write_json(args.json, dict(model=args.model, nodes=len(nodes), rows=rows))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ The variants:
   own `Linear`, which it leaves in float).
 """
 import argparse
-import json
 import statistics as st
 import tempfile
 import time
@@ -36,6 +35,7 @@ from cora_gnn.models import inference_copy
 from cora_gnn.predict import Predictor, paper_features
 from cora_gnn.models import TrainConfig
 from cora_gnn.train import fit
+from cora_gnn.files import write_json
 
 VARIANTS = ["eager", "cached", "k-hop", "compile", "onnx", "int8"]
 
@@ -146,7 +146,7 @@ def main(argv=None):
                           f"| {row['same']:.1%} |", flush=True)
                 else: print(f"| {name} | {path} | {v} | failed: {row['error']} | | | | |", flush=True)
                 rows.append(row)
-    if args.json: Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.json: write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from cora_gnn.drift import PERTURBATIONS, auroc, stream
 from cora_gnn.models import MODELS, TrainConfig
 from cora_gnn.predict import Predictor, citation_ood
 from cora_gnn.train import fit
+from cora_gnn.files import write_json
 
 
 def scores(pr:Predictor, words:list, cites:list) -> dict:
@@ -43,6 +44,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, default=500, help="papers per stream")
     p.add_argument("--severities", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    p.add_argument("--json", help="also write the table to this JSON file")
     args = p.parse_args(argv)
     data = load_dataset(args.dataset)
     result = fit(TrainConfig(args.model, seed=args.seed), data, progress=False)
@@ -52,6 +54,7 @@ def main(argv=None):
     names = list(clean[0])
     print("| perturbation | severity | " + " | ".join(names) + " | unchanged |\n|---|---|" + "---|" * (len(names) + 1))
     words, cites, _ = stream(pr, args.n, None, 0.0, args.seed)  # the same papers, unperturbed
+    rows = []
     for kind in PERTURBATIONS:
         for sev in args.severities:
             w2, c2, _ = stream(pr, args.n, kind, sev, args.seed)
@@ -59,6 +62,8 @@ def main(argv=None):
             row = [auroc([s[k] for s in clean], [s[k] for s in got]) for k in names]
             same = sum(a == b and c == d for a, b, c, d in zip(words, w2, cites, c2)) / args.n
             print(f"| {kind} | {sev:g} | " + " | ".join(f"{a:.3f}" for a in row) + f" | {same:.2f} |", flush=True)
+            rows.append(dict(perturbation=kind, severity=sev, auroc=dict(zip(names, row)), unchanged=same))
+    if args.json: write_json(args.json, dict(dataset=args.dataset, model=args.model, seed=args.seed, n=args.n, rows=rows))
 
 
 if __name__ == "__main__":

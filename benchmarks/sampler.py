@@ -13,11 +13,9 @@ Without a compiled sampler (the default install) only the torch rows are printed
 builds torch-sparse (needs g++, about 20 minutes on 2 cores). Prints a Markdown table.
 """
 import argparse
-import json
 import os
 import statistics as st
 import time
-from pathlib import Path
 from unittest.mock import patch
 
 import torch
@@ -27,6 +25,7 @@ from cora_gnn.data import load_graph
 from cora_gnn.models import TrainConfig
 from cora_gnn.sampling import compiled_sampler, neighbor_loader
 from cora_gnn.train import fit
+from cora_gnn.files import write_json
 
 
 def batches_per_second(data, sampler, fanouts, batch_size, seed) -> float:
@@ -88,8 +87,8 @@ def main(argv=None):
         print(f"\ntorch / pyg speed: {rows[0]['batches_per_s'] / rows[1]['batches_per_s']:.2f}; "
               f"with fanouts -1, the same subgraph (seeds first, the same nodes and edges): {'yes' if same else 'NO'}")
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(graph=args.graph, batch_size=args.batch_size, fanouts=fanouts, epochs=args.epochs,
-                                                   seeds=args.seeds, rounds=args.rounds, same_subgraph_as_pyg=same, rows=rows), indent=2))
+        write_json(args.json, dict(graph=args.graph, batch_size=args.batch_size, fanouts=fanouts, epochs=args.epochs,
+                                                   seeds=args.seeds, rounds=args.rounds, same_subgraph_as_pyg=same, rows=rows))
 
 
 if __name__ == "__main__":

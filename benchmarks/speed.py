@@ -18,10 +18,8 @@ entries at every propagation step, as its paper does, which is more work. Runs a
 implementations so that both see the same machine load. Prints a Markdown table and the time ratio per model.
 """
 import argparse
-import json
 import statistics as st
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +29,7 @@ from cora_gnn.config import seed_everything
 from cora_gnn.data import load_dataset
 from cora_gnn.models import TrainConfig, normalized_adjacency
 from cora_gnn.train import fit
+from cora_gnn.files import write_json
 
 
 class ExampleGCN(torch.nn.Module):
@@ -168,8 +167,8 @@ def main(argv=None):
         ratios[name] = st.mean(r[0] for r in res["cora_gnn fit"]) / st.mean(r[0] for r in res["PyG example"])
     print("\ntime ratio cora_gnn / PyG example: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(epochs=args.epochs, seeds=args.seeds, threads=torch.get_num_threads(),
-                                                   ratios=ratios, rows=table), indent=2))
+        write_json(args.json, dict(epochs=args.epochs, seeds=args.seeds, threads=torch.get_num_threads(),
+                                                   ratios=ratios, rows=table))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ variants, threads, explainers, neighbour samplers, and the service under load. R
 JSON in --out, then prints one summary table.
 
     python benchmarks/suite.py                # full sizes: 10 seeds, 5 s per load row (about an hour on 2 cores)
-    python benchmarks/suite.py --quick        # smoke-test sizes (a few minutes)
+    python benchmarks/suite.py --quick        # small sizes (a few minutes)
+    python benchmarks/suite.py --smoke        # the smallest that still runs every stage (its test, tests/test_benchmarks.py)
 
 The service rows need `wrk` (closed loop) and `hey` (fixed rate) on PATH (`apt-get install wrk hey`); without them the
 suite says so and goes on.
@@ -13,17 +14,31 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SAMPLER_SMALL = ["--graph", "synthetic-5k", "--batch-size", 256, "--seeds", 2, "--epochs", 3, "--rounds", 1]
+SIZES = {  # each benchmark's arguments at full size, --quick and --smoke
+    "accuracy": (["--seeds", 10], ["--seeds", 2, "--models", "gcn", "sgc", "--datasets", "Cora"],
+                 ["--seeds", 2, "--models", "gcn", "--datasets", "Cora", "--epochs", 10]),
+    "speed": (["--seeds", 10], ["--seeds", 2, "--models", "gcn"], ["--seeds", 1, "--models", "gcn", "--epochs", 10]),
+    "inference": (["--reps", 200, "--rounds", 5], ["--reps", 20, "--rounds", 2], ["--reps", 4, "--rounds", 1]),
+    "threads": (["--runs", 3], ["--runs", 1, "--models", "gcn"], ["--runs", 1, "--models", "gcn", "--epochs", 10]),
+    "explain": (["--nodes", 100], ["--nodes", 10, "--gnn-epochs", 20], ["--nodes", 10, "--gnn-epochs", 20]),
+    "sampler": ([], SAMPLER_SMALL, SAMPLER_SMALL),
+    "serve_load": (["--duration", 5], ["--duration", 2], ["--duration", 1]),  # needs wrk (and hey for the fixed rates)
+}
 
 
 def run(script, out, *args):
     "Run `benchmarks/<script>.py` with `args`, its JSON into `out/<script>.json`; returns the JSON or None."
     path = out / f"{script}.json"
     print(f"\n== {script} {' '.join(map(str, args))}", flush=True)
+    t = time.perf_counter()
     r = subprocess.run([sys.executable, str(HERE / f"{script}.py"), *map(str, args), "--json", str(path)])
-    if r.returncode: print(f"{script} failed (exit {r.returncode})", flush=True)
+    failed = f"failed (exit {r.returncode}), " if r.returncode else ""
+    print(f"== {script}: {failed}{time.perf_counter() - t:.0f} s", flush=True)  # which stage took the time
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -45,9 +60,9 @@ def summary(res) -> list[tuple[str, str]]:
         for m in dict.fromkeys(r["model"] for r in t):
             best = min((r for r in t if r["model"] == m), key=lambda r: r["seconds"])
             worst = max((r for r in t if r["model"] == m), key=lambda r: r["seconds"])
-            rows.append((f"{m} 200 epochs, fastest thread setting", f"{best['threads']} threads, {best['policy']}, "
+            rows.append((f"{m} {best['epochs']} epochs, fastest thread setting", f"{best['threads']} threads, {best['policy']}, "
                          f"{'busy' if best['busy'] else 'idle'} machine: {best['seconds']:.2f} s"))
-            rows.append((f"{m} 200 epochs, slowest thread setting", f"{worst['threads']} threads, {worst['policy']}, "
+            rows.append((f"{m} {worst['epochs']} epochs, slowest thread setting", f"{worst['threads']} threads, {worst['policy']}, "
                          f"{'busy' if worst['busy'] else 'idle'} machine: {worst['seconds']:.2f} s"))
     if ex := res.get("explain"):
         for r in ex["rows"]:
@@ -69,18 +84,14 @@ def summary(res) -> list[tuple[str, str]]:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes: 2 seeds, few repetitions, 2 s per load row")
+    p.add_argument("--smoke", action="store_true", help="the smallest sizes that run every stage (seconds each)")
     p.add_argument("--out", default="build/benchmarks", help="folder for each benchmark's JSON")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    q = args.quick
-    res = {"accuracy": run("accuracy", out, "--seeds", 2 if q else 10, *(["--models", "gcn", "sgc", "--datasets", "Cora"] if q else [])),
-           "speed": run("speed", out, "--seeds", 2 if q else 10, *(["--models", "gcn"] if q else [])),
-           "inference": run("inference", out, "--reps", 20 if q else 200, "--rounds", 2 if q else 5),
-           "threads": run("threads", out, "--runs", 1 if q else 3, *(["--models", "gcn"] if q else [])),
-           "explain": run("explain", out, "--nodes", 10 if q else 100, *(["--gnn-epochs", 20] if q else [])),
-           "sampler": run("sampler", out, *(["--graph", "synthetic-5k", "--batch-size", 256, "--seeds", 2, "--epochs", 3, "--rounds", 1] if q else []))}
-    if shutil.which("wrk"): res["serve_load"] = run("serve_load", out, "--duration", 2 if q else 5)
+    size = 2 if args.smoke else 1 if args.quick else 0
+    res = {name: run(name, out, *sizes[size]) for name, sizes in SIZES.items() if name != "serve_load"}
+    if shutil.which("wrk"): res["serve_load"] = run("serve_load", out, *SIZES["serve_load"][size])
     else: print("\nwrk is not on PATH: no service rows (apt-get install wrk hey)")
     print("\n== summary\n\n| benchmark | result |\n|---|---|")
     for what, value in summary(res): print(f"| {what} | {value} |")

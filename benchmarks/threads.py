@@ -1,4 +1,4 @@
-"""Threads and the OpenMP wait policy: training time of GCN and GAT (200 epochs, no early stopping) with 1 or all
+"""Threads and the OpenMP wait policy: training time of GCN and GAT (200 epochs unless --epochs, no early stopping) with 1 or all
 cores' worth of torch threads, OpenMP's passive or active waiting, alone or next to another busy process, each
 setting in a fresh process (OpenMP reads its settings when it starts).
 
@@ -9,13 +9,13 @@ setting in a fresh process (OpenMP reads its settings when it starts).
 training run, a service worker or a test runner would. Prints a Markdown table.
 """
 import argparse
-import json
 import os
 import statistics as st
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from cora_gnn.files import write_json
 
 CHILD = """
 import sys, time, torch
@@ -25,18 +25,18 @@ from cora_gnn.train import fit
 data = load_dataset("Cora")
 fit(TrainConfig(sys.argv[1], epochs=5, patience=0), data, progress=False)  # warm-up
 t = time.perf_counter()
-fit(TrainConfig(sys.argv[1], epochs=200, patience=0), data, progress=False)
+fit(TrainConfig(sys.argv[1], epochs=int(sys.argv[2]), patience=0), data, progress=False)
 print(time.perf_counter() - t)
 """
 NEIGHBOUR = "import torch\ntorch.set_num_threads(1)\na = torch.randn(512, 512)\nwhile True: a = (a @ a).tanh()\n"
 
 
-def run(model, threads, policy, busy):
+def run(model, threads, policy, busy, epochs=200):
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": policy}
     neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR], env={**os.environ, "OMP_NUM_THREADS": "1"}) if busy else None
     try:
         if neighbour: time.sleep(2)  # let it start
-        out = subprocess.run([sys.executable, "-c", CHILD, model], env=env, capture_output=True, text=True, timeout=900)
+        out = subprocess.run([sys.executable, "-c", CHILD, model, str(epochs)], env=env, capture_output=True, text=True, timeout=900)
         if out.returncode: sys.exit(out.stderr[-2000:])
         return float(out.stdout.strip().splitlines()[-1])
     finally:
@@ -47,10 +47,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["gcn", "gat"])
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=200, help="epochs timed in each run")
     p.add_argument("--json", help="also write the table to this JSON file")
     args = p.parse_args(argv)
     cores = os.cpu_count()
-    print(f"{cores} CPUs; seconds for 200 epochs, median of {args.runs} runs\n")
+    print(f"{cores} CPUs; seconds for {args.epochs} epochs, median of {args.runs} runs\n")
     print("| model | torch threads | OMP_WAIT_POLICY | busy neighbour | seconds | vs best |\n|---|---|---|---|---|---|")
     rows = []
     for model in args.models:
@@ -58,14 +59,14 @@ def main(argv=None):
         for busy in (False, True):
             for threads in sorted({1, cores}):
                 for policy in ("passive", "active"):
-                    secs = st.median(run(model, threads, policy, busy) for _ in range(args.runs))
-                    found.append(dict(model=model, threads=threads, policy=policy, busy=busy, seconds=secs))
+                    secs = st.median(run(model, threads, policy, busy, args.epochs) for _ in range(args.runs))
+                    found.append(dict(model=model, threads=threads, policy=policy, busy=busy, epochs=args.epochs, seconds=secs))
         best = min(r["seconds"] for r in found)
         for r in found:
             print(f"| {model} | {r['threads']} | {r['policy']} | {'yes' if r['busy'] else 'no'} | {r['seconds']:.2f} "
                   f"| {r['seconds'] / best:.2f}x |", flush=True)
         rows += found
-    if args.json: Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.json: write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
+from cora_gnn.files import write_json
+
 
 def parse_setting(text:str) -> dict:
     "A `--settings` value: a JSON object."
@@ -41,6 +43,7 @@ def main(argv=None):
     p.add_argument("--settings", nargs="+", type=parse_setting, default=[{}])
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--json", help="also write the table to this JSON file")
     args = p.parse_args(argv)
     from cora_gnn.data import load_dataset
     from cora_gnn.config import UsageError
@@ -58,6 +61,8 @@ def main(argv=None):
     print("| setting | val acc (%) | test acc (%) | s / run | epochs |\n|---|---|---|---|---|")
     for name, r in table.sort_values("val", ascending=False).iterrows():
         print(f"| `{name}` | {r.val:.2f} ± {r.val_std:.2f} | {r.test:.2f} ± {r.test_std:.2f} | {r.s_per_run:.1f} | {r.epochs:.0f} |")
+    if args.json: write_json(args.json, dict(model=args.model, dataset=args.dataset, seeds=args.seeds,
+                                             rows=table.sort_values("val", ascending=False).reset_index().to_dict("records")))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ README = (ROOT / "README.md").read_text()
 NOT_RUN = {  # the README's commands this test does not run as a step, with the reason
     "bash scripts/start.sh": "it serves until stopped: test_start_script_trains_promotes_serves_and_reuses runs it",
     "bash scripts/test.sh": "the test command, which runs this test",
+    "bash scripts/test.sh --quick": "the test command's quick tier: the suite's own tests not marked slow",
     "papermill nbs/pipelines/planetoid.ipynb runs/planetoid.ipynb -y '{datasets: [Cora, CiteSeer], models: [gcn, gat, sage, appnp, sgc, grand]}'":
         "about an hour on a CPU: test_planetoid_pipeline_runs_every_model_on_cora_and_citeseer_at_smoke_size runs it small",
     "python benchmarks/accuracy.py --models grand --datasets Cora    # row by row":
-        "ten minutes: the benchmark suite's smoke run (test_suite_quick) runs it small",
+        "ten minutes: the benchmark suite's smoke run (test_suite_smoke) runs it small",
     "python benchmarks/validation_grid.py --model gcnii --dataset CiteSeer":
         "over an hour on a CPU: test_validation_grid_benchmark runs the script small",
 }
