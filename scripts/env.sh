@@ -16,6 +16,11 @@ if [ -z "${CORA_GNN_DATA_MIRROR:-}" ] && [ -d "$ROOT/../shared/data/planetoid" ]
 fi
 export WANDB_MODE="${WANDB_MODE:-offline}"   # tracking never needs an account
 
+# The library notebooks' executed copies, with their outputs: made by the notebook tests (scripts/test.sh), reused by the
+# site build (scripts/site.sh) while notebooks_stamp, a hash of the library notebooks, is the one written beside them.
+EXECUTED_NBS="build/nbs-executed"
+notebooks_stamp() { cat "$ROOT"/nbs/[0-9]*.ipynb | sha256sum | cut -d' ' -f1; }
+
 # venv [EXTRA]: create .venv if missing and install the project (editable, with EXTRA) when pyproject.toml has changed
 # since the last install; then activate it. Needs Python 3.11+ as python3 (or $PYTHON).
 venv() {

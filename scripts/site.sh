@@ -2,16 +2,18 @@
 # Build the report site. Runs the pipeline notebooks and the benchmarks into nbs/results/ (a build folder, never
 # committed), executes the Service and Report pages from those results, processes every notebook for Quarto
 # (nbdev-proc-nbs, into _proc/) and renders the site into _docs/ with nbdev-docs where quarto is on PATH. The library
-# notebooks are executed for the site in a copy (build/nbs/), so their pages show their outputs; the notebooks in nbs/
-# stay without outputs. The render fails on any Quarto warning (a broken link, say).
+# notebooks' pages show their outputs from executed copies (build/nbs/): the notebook tests' (scripts/test.sh leaves
+# them in build/nbs-executed) while the notebooks are unchanged since, else executed here; the notebooks in nbs/ stay
+# without outputs. The render fails on any Quarto warning (a broken link, say).
 #
 #   bash scripts/site.sh               # full sizes: 10-seed Planetoid table (without GCNII: 3.2 core-hours, see Measurements) and benchmarks, 30-trial sweep
 #   SITE_QUICK=1 bash scripts/site.sh  # small sizes (CI): the same pages, smoke-test numbers
 #
 # Run `bash scripts/test.sh` first to put the coverage figure on the Report page.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 export WANDB_MODE="${WANDB_MODE:-disabled}"
+. "$(dirname "$0")/env.sh"
+cd "$ROOT"
 R=nbs/results
 rm -rf "$R" && mkdir -p "$R" && touch "$R/.notest"   # executed copies: nbdev-test leaves them alone
 
@@ -44,9 +46,14 @@ echo "== pages"
 pm nbs/_pages/service.ipynb "$R/service.ipynb" -r checkpoint "$R/train/checkpoint.pt" -r work_dir "$R/service"
 pm nbs/_pages/report.ipynb "$R/report.ipynb" -r results_dir "$R" -p quick "$QUICK"
 
-echo "== library notebooks, executed -> build/nbs"
 rm -rf build/nbs && mkdir -p build && cp -r nbs build/nbs
-nbdev-test build/nbs --file-glob '[0-9]*.ipynb' --save
+if [ "$(cat "$EXECUTED_NBS/.stamp" 2>/dev/null)" = "$(notebooks_stamp)" ]; then
+  echo "== library notebooks: the notebook tests' executed copies ($EXECUTED_NBS) -> build/nbs"
+  cp "$EXECUTED_NBS"/[0-9]*.ipynb build/nbs/
+else
+  echo "== library notebooks, executed -> build/nbs"
+  nbdev-test build/nbs --file-glob '[0-9]*.ipynb' --save
+fi
 
 echo "== nbdev-proc-nbs -> _proc"
 nbdev-proc-nbs --path build/nbs

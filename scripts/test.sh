@@ -58,15 +58,18 @@ if [ -n "$(git status --porcelain -- nbs cora_gnn)" ]; then
 fi
 
 step "ruff"
-ruff check cora_gnn tests benchmarks
+ruff check cora_gnn tests benchmarks scripts
 
-step "notebook tests (nbdev-test)"
+step "notebook tests (nbdev-test): the library notebooks executed in $EXECUTED_NBS, their outputs kept for the site"
 coverage erase
-coverage run --parallel-mode "$(command -v nbdev-test)" --n-workers 0 --timing
+rm -rf "$EXECUTED_NBS" && mkdir -p build && cp -r nbs "$EXECUTED_NBS" && rm -rf "$EXECUTED_NBS/results"
+coverage run --parallel-mode "$(command -v nbdev-test)" "$EXECUTED_NBS" --file-glob '[0-9]*.ipynb' --save --n-workers 0 --timing
+notebooks_stamp >"$EXECUTED_NBS/.stamp"
+coverage run --parallel-mode "$(command -v nbdev-test)" --skip-file-glob '[0-9]*.ipynb' --n-workers 0   # the home page
 
 step "pytest"
 status=0
-coverage run --parallel-mode -m pytest || status=$?
+coverage run --parallel-mode -m pytest --durations=25 || status=$?   # the slowest tests, listed: where the time goes
 
 step "coverage of cora_gnn (notebook tests + pytest$([ "$status" = 0 ] || echo ', so far'))"
 coverage combine -q

@@ -1,15 +1,20 @@
-"""The report site up to the render: scripts/site.sh with small sizes, then the processed pages in _proc/."""
+"""The report site up to the render: scripts/site.sh with small sizes, in a copy of the repository (the build never
+touches the working tree), then the processed pages in the copy's _proc/."""
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
-PROC = ROOT / "_proc"
+SITE = Path(tempfile.gettempdir()) / f"cora-gnn-site-{os.getpid()}"  # the build's copy of the repository
+PROC, BUILT = SITE / "_proc", SITE / "nbs" / "results"
 LIBRARY = sorted(p.name for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 RESULTS = {"train": "Training run", "sweep": "Hyperparameter sweep", "planetoid": "The Planetoid table", "drift": "Drift and robustness",
            "scaling": "Mini-batch training as graphs grow", "service": "Service", "report": "Report"}
@@ -18,10 +23,21 @@ PAGES = ["architecture.qmd", "scaling.qmd", "guide.qmd", "measurements.qmd"]
 
 @pytest.fixture(scope="module")
 def site(cli_env):
+    "scripts/site.sh at small sizes in a copy of the repository's files (tracked, and untracked ones git does not ignore)."
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    shutil.rmtree(SITE, ignore_errors=True)
+    for f in files:
+        if (ROOT / f).is_file():
+            (SITE / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, SITE / f)
+    executed = ROOT / "build" / "nbs-executed"  # the notebook tests' executed copies: site.sh reuses them if still current
+    if executed.is_dir(): shutil.copytree(executed, SITE / "build" / "nbs-executed")
     env = {**cli_env, "SITE_QUICK": "1"}
-    r = subprocess.run(["bash", "scripts/site.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    r = subprocess.run(["bash", "scripts/site.sh"], cwd=SITE, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return r.stdout + r.stderr
+    yield r.stdout + r.stderr
+    shutil.rmtree(SITE, ignore_errors=True)
 
 
 def cells(path):
@@ -104,7 +120,7 @@ def test_home_page_shows_what_the_project_is_a_figure_the_headline_results_and_t
     shown = "".join("".join(o.get("text", "")) for c in home for o in c.get("outputs", []))
     flow = readme[readme.index("| step | command"):readme.index("## Quick start")].strip()
     assert flow in shown and "## Use" not in shown  # the README's opening, not the whole README
-    acc = json.loads((ROOT / "nbs" / "results" / "planetoid" / "planetoid.json").read_text())
+    acc = json.loads((BUILT / "planetoid" / "planetoid.json").read_text())
     assert f"| {acc['rows'][0]['dataset']} | {acc['rows'][0]['model']} | {acc['rows'][0]['test_acc']:.1f} ± " in shown and "Smoke-test sizes" in shown
     assert len(pngs(home)) == 1
     way_in = "".join("".join(c["source"]) for c in home if c["cell_type"] == "markdown")
@@ -129,14 +145,14 @@ def test_executed_pipelines_carry_their_figures_and_parameters(site):
 
 
 def test_report_numbers_come_from_the_build(site):
-    acc = json.loads((ROOT / "nbs" / "results" / "planetoid" / "planetoid.json").read_text())
+    acc = json.loads((BUILT / "planetoid" / "planetoid.json").read_text())
     report = "\n".join(output_text(c) for c in cells(PROC / "results" / "report.ipynb"))
     assert f"{acc['rows'][0]['test_acc']:.2f}".rstrip("0") in report
     assert "Smoke-test sizes" in report and "Full sizes" not in report  # a quick build says so on the page
 
 
 def test_render_is_skipped_with_a_message_without_quarto(site):
-    if shutil.which("quarto"): assert (ROOT / "_docs" / "index.html").is_file()
+    if shutil.which("quarto"): assert (SITE / "_docs" / "index.html").is_file()
     else: assert "quarto is not on PATH: skipping the render" in site
 
 
