@@ -2,8 +2,10 @@
 modules, no long functions, and nothing generated or runtime in git."""
 import ast
 import json
+import os
 import re
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT
@@ -75,3 +77,19 @@ def test_git_holds_no_generated_or_runtime_files():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
     junk = [f for f in files if re.search(r"\.(db|sqlite3?|db-wal|db-shm|pt|html)$|(^|/)(runs|_proc|_docs|build|wandb)/", f)]
     assert not junk, junk
+
+
+@pytest.mark.slow
+def test_the_quick_tier_fails_a_test_that_starts_a_process(tmp_path):
+    "`pytest --quick` leaves out tests marked slow and fails an unmarked one that starts a process, saying what to do."
+    (tmp_path / "test_probe.py").write_text("import subprocess, pytest\n"
+                                            "def test_in_process(): assert sum([1, 2]) == 3\n"
+                                            "def test_starts_a_process(): subprocess.run(['true'])\n"
+                                            "@pytest.mark.slow\ndef test_marked(): subprocess.run(['true'])\n")
+    cmd = [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-q", "test_probe.py"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    quick = subprocess.run([*cmd, "--quick"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert "1 failed, 1 passed, 1 deselected" in quick.stdout, quick.stdout[-3000:]
+    assert "test_starts_a_process" in quick.stdout and "mark it @pytest.mark.slow" in quick.stdout, quick.stdout[-3000:]
+    full = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert "3 passed" in full.stdout, full.stdout[-3000:]
