@@ -78,7 +78,8 @@ def main(argv=None):
         for s in samplers: acc[s].append(accuracy(data, s, fanouts, args.batch_size, args.epochs, seed))
     rows = [dict(sampler=s, batches_per_s=st.median(speed[s]), test_acc=st.mean(acc[s]) if acc[s] else None,
                  std=st.stdev(acc[s]) if len(acc[s]) > 1 else 0.0) for s in samplers]
-    print(f"\n| sampler | batches / s (median of {args.rounds}) | test acc (%), {args.seeds} seeds x {args.epochs} epochs |\n|---|---|---|")
+    trained = f"{args.seeds} seeds x {args.epochs} epochs" if args.seeds else "--seeds 0: speed only"
+    print(f"\n| sampler | batches / s (median of {args.rounds}) | test acc (%), {trained} |\n|---|---|---|")
     for r in rows:
         acc_cell = "not trained" if r["test_acc"] is None else f"{r['test_acc']:.1f} ± {r['std']:.1f}"
         print(f"| {r['sampler']} | {r['batches_per_s']:.1f} | {acc_cell} |")

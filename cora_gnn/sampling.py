@@ -28,11 +28,11 @@ def csc(edge_index:Tensor, num_nodes:int) -> tuple[Tensor, Tensor, Tensor]:
     colptr[1:] = torch.bincount(edge_index[1], minlength=num_nodes).cumsum(0)
     return colptr, edge_index[0, perm], perm
 
-# %% ../nbs/06_sampling.ipynb #79e9e0bf
+# %% ../nbs/06_sampling.ipynb #0221355b
 def floyd(n:Tensor, k:int, generator:torch.Generator|None=None) -> Tensor:
     "`k` distinct integers from `range(n[i])` for each `i` (every `n[i] >= k`), uniformly: a `(len(n), k)` tensor."
     out = torch.empty(len(n), k, dtype=torch.long)
-    for c in range(k):
+    for c in range(k if len(n) else 0):  # no node to sample from: no loop (small batches often have none)
         j = n - k + c
         t = (torch.rand(len(n), generator=generator, dtype=torch.float64) * (j + 1)).long()
         out[:, c] = torch.where((out[:, :c] == t[:, None]).any(1), j, t)
