@@ -1,6 +1,6 @@
 """The whole benchmark suite in one command: accuracy per model, training speed against PyG-example models, inference
-variants, threads, explainers, neighbour samplers, and the service under load. Runs each benchmark script (their own tables stream by), keeps their
-JSON in --out, then prints one summary table.
+variants, threads, explainers, neighbour samplers, and the service under load. Runs each benchmark script (their own
+tables stream by), keeps their JSON in --out, prints each stage's time, then one summary table.
 
     python benchmarks/suite.py                # full sizes: 10 seeds, 5 s per load row (about an hour on 2 cores)
     python benchmarks/suite.py --quick        # small sizes (a few minutes)
@@ -8,6 +8,20 @@ JSON in --out, then prints one summary table.
 
 The service rows need `wrk` (closed loop) and `hey` (fixed rate) on PATH (`apt-get install wrk hey`); without them the
 suite says so and goes on.
+
+Every benchmark of this folder, each a script that prints its table and takes --json (the suite runs the first seven):
+  accuracy.py         the Planetoid table: the zoo on Cora and CiteSeer over seeds, beside the papers
+  speed.py            training speed of `fit` against models written as in PyG's examples
+  inference.py        inference variants: eager, cached, torch.compile, ONNX Runtime, int8
+  threads.py          torch threads and the OpenMP wait policy, alone and beside a busy process
+  explain.py          explainers: time per explanation and fidelity
+  sampler.py          the torch neighbour sampler against PyG's compiled one: batches per second, accuracy
+  serve_load.py       the service under load: throughput and latency of both predict endpoints
+  service_ops.py      the service under operations: drift jobs, SQLite against PostgreSQL, one and two workers
+  startup.py          the service's import time, start-up time and memory (--compare REV)
+  estimate_seeds.py   the label-free accuracy estimate over model seeds
+  ood_scores.py       out-of-distribution scores side by side on perturbed streams
+  validation_grid.py  hyperparameter settings compared on validation accuracy over seeds
 """
 import argparse
 import json

@@ -125,3 +125,12 @@ def test_sampler_benchmark(tmp_path, capsys):
     assert [r["sampler"] for r in rows] == (["torch", "pyg"] if compiled_sampler() else ["torch"])
     assert all(r["batches_per_s"] > 0 and 30 < r["test_acc"] <= 100 for r in rows), rows
     assert "| torch |" in capsys.readouterr().out
+
+
+def test_every_benchmark_is_listed_by_the_suite_and_takes_json():
+    "Each script of benchmarks/ is named in suite.py's list, and takes --json (the same flag everywhere)."
+    doc = _load("suite").__doc__
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        if path.stem == "suite": continue
+        assert f"\n  {path.name} " in doc, f"{path.name} is missing from suite.py's list"
+        assert 'add_argument("--json"' in path.read_text(), f"{path.name} takes no --json"
