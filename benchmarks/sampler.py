@@ -10,7 +10,7 @@ Accuracy: `fit` of GraphSAGE for `--epochs` epochs (no early stopping) per seed 
 best validation epoch, mean and std over seeds. Samplers alternate round by round and seed by seed, so both see the same
 machine load. With fanouts -1 both samplers are deterministic, and the script checks that they give the same subgraph.
 Without a compiled sampler (the default install) only the torch rows are printed; `bash scripts/sampler.sh`
-builds torch-sparse (needs g++, about 20 minutes on 2 cores). Prints a Markdown table.
+builds torch-sparse (needs g++; 15 to 22 minutes on 2 cores here). Prints a Markdown table.
 """
 import argparse
 import os
