@@ -65,8 +65,11 @@ class ServeConfig:
         for f in fields(cls):
             env = os.environ.get(env_var(f.name))
             if env in (None, ""): continue
-            if f.name in ("max_body", "threads"): vals[f.name] = int(env)
-            elif f.name == "drain": vals[f.name] = float(env)
+            number = {"max_body": int, "threads": int, "drain": float}.get(f.name)
+            if number:
+                try: vals[f.name] = number(env)
+                except ValueError:  # the variable's name, not a traceback: `cora-gnn serve` exits 2 with this line
+                    raise UsageError(f"{env_var(f.name)} must be {'an integer' if number is int else 'a number'}, got {env!r}") from None
             elif f.name == "fast_path": vals[f.name] = env.strip().lower() not in ("0", "false", "no", "off")
             else: vals[f.name] = env
         return cls(**{**vals, **{k: v for k, v in overrides.items() if v is not None}})

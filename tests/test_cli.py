@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cora_gnn.checkpoint import load_checkpoint
 from cora_gnn.cli import app
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT, ENV_RUNS
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT, ENV_RUNS, ENV_THREADS
 from cora_gnn.models import MODELS
 
 @pytest.mark.slow
@@ -68,6 +68,16 @@ def test_bad_input_is_one_clear_line(cli_env, tmp_path, args, code, message):
     assert r.exit_code == code and message in r.stderr, (r.exit_code, r.stderr)
     assert isinstance(r.exception, SystemExit) and r.stderr.count("\n") == 1, r.stderr  # no traceback: one line
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("command", [["train", "--epochs", "1"], ["serve"]])
+def test_a_bad_threads_setting_exits_2_naming_the_variable(cli_env, command):
+    "CORA_GNN_THREADS=abc: `train` and `serve` both exit 2 with one line that names the variable (in this process)."
+    before = torch.get_num_threads()
+    try: r = CliRunner().invoke(app, command, env={**cli_env, ENV_THREADS: "abc"})
+    finally: torch.set_num_threads(before)
+    assert r.exit_code == 2 and f"{ENV_THREADS} must be" in r.stderr and "'abc'" in r.stderr, (r.exit_code, r.stderr)
+    assert isinstance(r.exception, SystemExit) and r.stderr.count("\n") == 1, r.stderr
 
 
 def test_missing_mirror(cli_env, tmp_path):
