@@ -93,3 +93,13 @@ def test_the_quick_tier_fails_a_test_that_starts_a_process(tmp_path):
     assert "test_starts_a_process" in quick.stdout and "mark it @pytest.mark.slow" in quick.stdout, quick.stdout[-3000:]
     full = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert "3 passed" in full.stdout, full.stdout[-3000:]
+
+
+def test_every_qmd_front_matter_is_valid_yaml():
+    "Quarto refuses the whole site over one page whose front matter is not YAML (an unquoted ': ' in a description, say)."
+    import yaml
+    for page in sorted((ROOT / "nbs").glob("*.qmd")):
+        text = page.read_text()
+        assert text.startswith("---\n"), page.name
+        meta = yaml.safe_load(text.split("---\n", 2)[1])
+        assert isinstance(meta, dict) and meta.get("title"), page.name
