@@ -12,8 +12,9 @@ import argparse
 import numpy as np
 
 from cora_gnn.data import load_dataset
-from cora_gnn.drift import PERTURBATIONS, stream, with_estimator
-from cora_gnn.models import TrainConfig
+from cora_gnn.drift import PERTURBATIONS, stream
+from cora_gnn.scores import with_estimator
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.predict import Predictor
 from cora_gnn.train import fit
 from cora_gnn.files import write_json

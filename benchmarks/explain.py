@@ -24,7 +24,7 @@ from torch import nn
 
 from cora_gnn.data import load_dataset
 from cora_gnn.explain import attributions, describe
-from cora_gnn.models import TrainConfig
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.predict import Predictor
 from cora_gnn.train import fit
 from cora_gnn.files import write_json

@@ -33,7 +33,7 @@ import torch
 from cora_gnn.data import load_dataset
 from cora_gnn.models import inference_copy
 from cora_gnn.predict import Predictor, paper_features
-from cora_gnn.models import TrainConfig
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.train import fit
 from cora_gnn.files import write_json
 

@@ -21,7 +21,8 @@ import torch
 
 from cora_gnn.data import load_dataset
 from cora_gnn.drift import PERTURBATIONS, auroc, stream
-from cora_gnn.models import MODELS, TrainConfig
+from cora_gnn.models import MODELS
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.predict import Predictor, citation_ood
 from cora_gnn.train import fit
 from cora_gnn.files import write_json

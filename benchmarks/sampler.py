@@ -22,7 +22,7 @@ import torch
 
 from cora_gnn.config import ENV_SAMPLER
 from cora_gnn.data import load_graph
-from cora_gnn.models import TrainConfig
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.sampling import compiled_sampler, neighbor_loader
 from cora_gnn.train import fit
 from cora_gnn.files import write_json

@@ -3,6 +3,11 @@ concurrency levels, next to a bare FastAPI endpoint that returns a constant, ser
 
     python benchmarks/serve_load.py                                  # trains a GCN first if no --checkpoint
     python benchmarks/serve_load.py --checkpoint runs/gcn/checkpoint.pt --duration 10 --concurrency 1 8 32
+    python benchmarks/serve_load.py --baseline /tmp/cora-gnn-old     # also serve another checkout's code, measured in turn
+
+With --baseline (a checkout of another commit: `git worktree add /tmp/cora-gnn-old <commit>`), the same checkpoint is
+also served by that checkout's cora_gnn, in the same run, and each row measures the bare app, the baseline and this
+checkout one after the other, so that a before/after comparison shares the machine's state.
 
 Load comes from `wrk` (a compiled HTTP load generator: `apt-get install wrk`), one thread, closed loop: each of the
 `concurrency` connections sends its next request when the last one is answered. Every run is bounded by --duration.
@@ -96,13 +101,13 @@ def hey(url, body, rate, duration, tmp):
 def workload(checkpoint, tmp):
     "The checkpoint to serve (`checkpoint`, else a GCN trained into `tmp`), 200 node requests and 50 new-paper requests."
     from cora_gnn.data import load_dataset
-    from cora_gnn.models import TrainConfig
+    from cora_gnn.hparams import TrainConfig
     from cora_gnn.predict import Predictor
-    from cora_gnn.runs import save_run
+    from cora_gnn.scores import record_run
     from cora_gnn.train import fit
     data = load_dataset("Cora")
     if checkpoint: ckpt = checkpoint
-    else: ckpt = save_run(fit(TrainConfig("gcn", seed=0), data, progress=False), Path(tmp) / "gcn", "benchmark") / "checkpoint.pt"
+    else: ckpt = record_run(fit(TrainConfig("gcn", seed=0), data, progress=False), data, Path(tmp) / "gcn", "benchmark") / "checkpoint.pt"
     rng = random.Random(0)
     nodes = [{"index": rng.randrange(data.num_nodes)} for _ in range(200)]
     papers = [{"words": w, "cites": c} for w, c in zip(*Predictor.from_checkpoint(ckpt, data).graph_inputs(
@@ -119,6 +124,7 @@ def main(argv=None):
     p.add_argument("--node-rate", type=int, default=1000, help="requests per second for the fixed-rate node row (needs hey)")
     p.add_argument("--paper-rate", type=int, default=200, help="requests per second for the fixed-rate paper row (needs hey)")
     p.add_argument("--json", help="also write the table to this JSON file (the report site reads it)")
+    p.add_argument("--baseline", help="a checkout of another commit whose cora_gnn is served and measured beside this one")
     p.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # internal: serve the bare app on this port
     args = p.parse_args(argv)
     if args.bare:
@@ -137,19 +143,29 @@ def main(argv=None):
         servers.append(Server([sys.executable, __file__, "--bare", bare], f"http://127.0.0.1:{bare}", ready="/health", timeout=60,
                               output=subprocess.DEVNULL))
         ours = servers[0].port
+        base = None
+        if args.baseline:
+            src = Path(args.baseline).resolve()
+            if not (src / "cora_gnn" / "serve.py").is_file(): sys.exit(f"--baseline {src} is not a cora-gnn checkout")
+            servers.append(serve("--checkpoint", ckpt, "--log-db", Path(tmp) / "base.db", "--workers", args.workers, ready="/health",
+                                 timeout=60, output=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(src)}))
+            base = servers[-1].port
         print(f"cora_gnn {Path(ckpt).parent.name}, {args.workers} worker(s), {os.cpu_count()} CPUs, wrk 1 thread, {args.duration} s per row\n")
         print("| endpoint | concurrency | bare req/s | req/s | ratio | bare p50 / p99 (ms) | p50 (ms) | p99 (ms) "
-              "| errors |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "| errors |" + (" baseline req/s | baseline p50 / p99 (ms) | req/s vs baseline |" if base else ""))
+        print("|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if base else ""))
         table = []
         for path, bodies in (("/api/v1/predict", nodes), ("/api/v1/predict/paper", papers)):
             for c in args.concurrency:
                 b = wrk(f"http://127.0.0.1:{bare}", path, bodies, c, args.duration, tmp)
+                old = wrk(f"http://127.0.0.1:{base}", path, bodies, c, args.duration, tmp) if base else None
                 o = wrk(f"http://127.0.0.1:{ours}", path, bodies, c, args.duration, tmp)
+                extra = f" {old['rps']:.0f} | {old['p50']:.2f} / {old['p99']:.2f} | {o['rps'] / old['rps']:.2f} |" if old else ""
                 print(f"| {path} | {c} | {b['rps']:.0f} | {o['rps']:.0f} | {o['rps'] / b['rps']:.2f} "
-                      f"| {b['p50']:.2f} / {b['p99']:.2f} | {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |",
+                      f"| {b['p50']:.2f} / {b['p99']:.2f} | {o['p50']:.2f} | {o['p99']:.2f} | {o['errors']} |" + extra,
                       flush=True)
-                table.append(dict(endpoint=path, concurrency=c, bare=b, ours=o, ratio=o["rps"] / b["rps"]))
+                table.append(dict(endpoint=path, concurrency=c, bare=b, ours=o, ratio=o["rps"] / b["rps"],
+                                  **({"baseline": old} if old else {})))
         fixed = []
         if shutil.which("hey"):
             print("\n| endpoint | target req/s | achieved req/s | p50 (ms) | p99 (ms) | errors |\n|---|---|---|---|---|---|")

@@ -27,7 +27,8 @@ from torch_geometric.nn import APPNP, GATConv, GCN2Conv, GCNConv
 
 from cora_gnn.config import seed_everything
 from cora_gnn.data import load_dataset
-from cora_gnn.models import TrainConfig, normalized_adjacency
+from cora_gnn.models import normalized_adjacency
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.train import fit
 from cora_gnn.files import write_json
 

@@ -20,7 +20,7 @@ from cora_gnn.files import write_json
 CHILD = """
 import sys, time, torch
 from cora_gnn.data import load_dataset
-from cora_gnn.models import TrainConfig
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.train import fit
 data = load_dataset("Cora")
 fit(TrainConfig(sys.argv[1], epochs=5, patience=0), data, progress=False)  # warm-up

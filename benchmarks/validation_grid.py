@@ -46,8 +46,8 @@ def main(argv=None):
     p.add_argument("--json", help="also write the table to this JSON file")
     args = p.parse_args(argv)
     from cora_gnn.data import load_dataset
-    from cora_gnn.config import UsageError
-    from cora_gnn.models import TrainConfig
+    from cora_gnn.errors import UsageError
+    from cora_gnn.hparams import TrainConfig
     for s in args.settings:  # a bad field fails here, before any run
         try: TrainConfig(args.model, **s)
         except (UsageError, TypeError) as e: p.error(f"setting {json.dumps(s)}: {e}")

@@ -14,10 +14,10 @@ import pytest
 
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
 from cora_gnn.data import load_dataset
-from cora_gnn.drift import with_estimator
-from cora_gnn.models import TrainConfig
+from cora_gnn.scores import record_run
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.predict import Predictor
-from cora_gnn.runs import promote, save_run
+from cora_gnn.runs import promote
 from cora_gnn.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,8 +138,8 @@ def start_server(cli_env):
 def registry(cora, tmp_path_factory):
     "A GCN trained on Cora with its defaults and its accuracy estimator, written as run `gcn` of a fresh registry and promoted: (fit result, registry)."
     runs = tmp_path_factory.mktemp("registry")
-    result = with_estimator(fit(TrainConfig("gcn", seed=0), cora, progress=False), cora)
-    save_run(result, runs / "gcn", "cli")
+    result = fit(TrainConfig("gcn", seed=0), cora, progress=False)
+    record_run(result, cora, runs / "gcn", "cli")
     promote("gcn", runs)
     return result, runs
 

@@ -8,7 +8,7 @@ import torch
 
 from cora_gnn.config import ENV_DATA_MIRROR
 from cora_gnn import data as D
-from cora_gnn.config import UsageError
+from cora_gnn.errors import UsageError
 from cora_gnn.data import DATASETS, DataError, UnknownDatasetError, class_names, fetch_raw, load_dataset
 from cora_gnn.files import sha256
 

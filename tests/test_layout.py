@@ -57,7 +57,7 @@ def test_the_import_checks_can_fail(tmp_path, monkeypatch):
     "The checks above read real imports: a module importing a later one and a private name is caught."
     bad = PKG / "config.py"
     monkeypatch.setattr("test_layout.PKG", tmp_path)
-    (tmp_path / "config.py").write_text(bad.read_text() + "\nfrom cora_gnn.serve import _Guard\n")
+    (tmp_path / "config.py").write_text(bad.read_text() + "\nfrom cora_gnn.serve import _ADMIN\n")
     with pytest.raises(AssertionError, match="imports the later serve"):
         test_no_module_imports_a_later_one_or_a_private_name("config")
 
@@ -103,3 +103,17 @@ def test_every_qmd_front_matter_is_valid_yaml():
         assert text.startswith("---\n"), page.name
         meta = yaml.safe_load(text.split("---\n", 2)[1])
         assert isinstance(meta, dict) and meta.get("title"), page.name
+
+
+def test_modules_stay_under_400_lines():
+    "One job per module: none of them grows past 400 lines."
+    long = {p.name: n for p in PKG.glob("*.py") if not p.stem.startswith("_") and (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def test_the_sidebar_and_the_architecture_page_list_every_module():
+    "A new notebook appears in the site's Library section and in the Architecture page's table, in its place."
+    quarto = (ROOT / "nbs" / "_quarto.yml").read_text()
+    assert re.findall(r"^\s+- (\d\d_\w+\.ipynb)$", quarto, re.M) == [nb.name for nb in NOTEBOOKS]
+    table = re.findall(r"^\| (\d\d) \| `(\w+)` \|", (ROOT / "nbs" / "architecture.qmd").read_text(), re.M)
+    assert table == [(nb.stem[:2], nb.stem[3:]) for nb in NOTEBOOKS]

@@ -2,16 +2,15 @@ import pytest
 import torch
 
 from cora_gnn.synth import random_graph
+from cora_gnn.hparams import small_settings
 from cora_gnn.models import MODELS, UnknownModelError, build_model, clear_cache
-
-SMALL = {"gcnii": {"layers": 3}}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("nodes,features,classes", [(7, 3, 2), (41, 17, 5)])
 def test_output_shapes_follow_the_graph(name, nodes, features, classes):
     g = random_graph(nodes, features, classes, seed=nodes)
-    m = build_model(name, g.num_features, len(g.class_names), **SMALL.get(name, {}))
+    m = build_model(name, g.num_features, len(g.class_names), **small_settings(name))
     out = m(g.x, g.edge_index)
     assert out.shape == (nodes, classes)
     out.sum().backward()  # every parameter is reachable from the output
@@ -22,7 +21,7 @@ def test_output_shapes_follow_the_graph(name, nodes, features, classes):
 def test_sparse_input_gives_the_dense_answer(name):
     g = random_graph(50, 40, 4, seed=1)
     g.x = g.x * (torch.rand_like(g.x) < 0.1)
-    m = build_model(name, 40, 4, **SMALL.get(name, {})).eval()
+    m = build_model(name, 40, 4, **small_settings(name)).eval()
     with torch.no_grad():
         got = m(g.x, g.edge_index)
         m.sparse_input = False

@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cora_gnn.models import TrainConfig
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.predlog import read_log
-from cora_gnn.runs import promote, save_run
+from cora_gnn.runs import promote
+from cora_gnn.scores import record_run
 from cora_gnn.train import fit
 
 pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
@@ -34,7 +35,7 @@ def two_runs(registry, cora, tmp_path_factory):
     "A registry of its own with two runs, `gcn` (promoted) and `gcn-b` (another seed), for swapping between them."
     runs = tmp_path_factory.mktemp("two-runs")
     shutil.copytree(registry[1] / "gcn", runs / "gcn")
-    save_run(fit(TrainConfig("gcn", seed=1), cora, progress=False), runs / "gcn-b", "test")
+    record_run(fit(TrainConfig("gcn", seed=1), cora, progress=False), cora, runs / "gcn-b", "test")
     promote("gcn", runs)
     return runs
 

@@ -33,6 +33,17 @@ def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path, paper
 
 
 @pytest.mark.slow
+def test_train_pipeline_sets_a_models_own_knobs(env, tmp_path, papermill):
+    "GRAND's knobs, which the command line and the pipeline once could not set, reach the run."
+    knobs = dict(consistency=1.5, dropnode=0.4, temperature=0.3, samples=2, K=2)
+    r = papermill("train.ipynb", tmp_path / "grand.ipynb", tmp_path, env, model="grand", epochs=3, out_dir=str(tmp_path / "grand"),
+                  tracking="disabled", **knobs)
+    assert r.returncode == 0, r.stderr[-3000:]
+    params = json.loads((tmp_path / "grand" / "run.json").read_text())["params"]
+    assert {k: params[k] for k in knobs} == knobs
+
+
+@pytest.mark.slow
 def test_bad_parameter_fails_fast_with_its_message(env, tmp_path, papermill):
     r = papermill("train.ipynb", tmp_path / "bad.ipynb", tmp_path, env, model="gcn", lr=-0.01,
                   out_dir=str(tmp_path / "bad"), tracking="disabled")

@@ -8,7 +8,7 @@ from conftest import BIN, EXE
 
 from cora_gnn.checkpoint import load_checkpoint
 from cora_gnn.data import load_graph
-from cora_gnn.models import TrainConfig
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.predict import Predictor
 from cora_gnn.train import fit, predict_proba
 

@@ -278,3 +278,21 @@ def test_two_workers_share_metrics(start_server, cli_env, registry, tmp_path):
                 if line.startswith('cora_gnn_requests_total{method="POST",route="/api/v1/predict",status="200"}'))
     assert total == 20
     assert len(read_log(tmp_path / "log.db")) == 20
+
+
+def test_a_run_written_without_the_estimator_serves_the_recorded_p_correct(registry, cora, tmp_path):
+    "`fit` then `save_run` (no estimator recorded) served: fitted at load, said in /info, the same `p_correct` as the CLI's run."
+    from cora_gnn.hparams import TrainConfig
+    from cora_gnn.runs import save_run
+    from cora_gnn.train import fit
+    save_run(fit(TrainConfig("gcn", seed=0), cora, progress=False), tmp_path / "bare", "script")
+    answers = {}
+    for name, ckpt in (("recorded", registry[1] / "gcn"), ("bare", tmp_path / "bare")):
+        cfg = ServeConfig(checkpoint=str(ckpt / "checkpoint.pt"), runs=str(tmp_path), log_db=str(tmp_path / f"{name}.db"))
+        with TestClient(create_app(cfg)) as c:
+            nodes = c.post("/api/v1/predict", json={"indices": [0, 5, 99]}).json()["predictions"]
+            paper = c.post("/api/v1/predict/paper", json={"words": [19, 81, 146], "cites": [0, 633]}).json()["predictions"]
+            answers[name] = c.get("/info").json()["estimator"], [p["p_correct"] for p in nodes + paper], [p["confidence"] for p in nodes + paper]
+    assert (answers["recorded"][0], answers["bare"][0]) == ("recorded with the run", "fitted at load")
+    assert answers["bare"][1] == pytest.approx(answers["recorded"][1], abs=1e-4)  # the two fits differ in the last digits only
+    assert answers["bare"][1] != pytest.approx(answers["bare"][2], abs=1e-3)  # and p_correct is not the plain confidence

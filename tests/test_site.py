@@ -77,7 +77,7 @@ def test_every_page_is_processed(site):
 
 def test_front_matter_titles(site):
     assert front_matter(PROC / "index.ipynb")["title"] == "cora-gnn"
-    assert front_matter(PROC / "16_drift.ipynb")["title"] == "Drift"
+    assert front_matter(PROC / "20_drift.ipynb")["title"] == "Drift"
     for stem, title in RESULTS.items():
         assert front_matter(PROC / "results" / f"{stem}.ipynb")["title"] == title
 
@@ -124,7 +124,7 @@ def test_home_page_shows_what_the_project_is_a_figure_the_headline_results_and_t
     assert f"| {acc['rows'][0]['dataset']} | {acc['rows'][0]['model']} | {acc['rows'][0]['test_acc']:.1f} ± " in shown and "Smoke-test sizes" in shown
     assert len(pngs(home)) == 1
     way_in = "".join("".join(c["source"]) for c in home if c["cell_type"] == "markdown")
-    for page in ["guide.qmd", "00_config.ipynb", "results/train.ipynb", "results/service.ipynb", "measurements.qmd", "results/report.ipynb"]:
+    for page in ["guide.qmd", "01_config.ipynb", "results/train.ipynb", "results/service.ipynb", "measurements.qmd", "results/report.ipynb"]:
         assert f"]({page})" in way_in, page
 
 
@@ -163,7 +163,7 @@ def test_signatures_carry_short_type_names_and_models_their_own_docstrings(site)
             assert "__main__." not in text, (nb.name, text[:300])
             for block in re.findall(r"```python\n(.*?)\n```", text, re.S): assert "cora_gnn." not in block, (nb.name, block)
             assert "A base class for creating Pydantic models" not in text and "concepts/models.md" not in text, nb.name
-    serve = "\n".join(output_text(c) for c in cells(PROC / "19_serve.ipynb"))
+    serve = "\n".join(output_text(c) for c in cells(PROC / "25_serve.ipynb"))
     assert "def load_predictor(\n    config:ServeConfig\n)->Predictor:" in serve  # as a reader sees it
     assert "the served checkpoint's SHA-256" in serve  # the table of Info's fields
 
@@ -182,9 +182,9 @@ def test_each_figure_is_shown_once_and_library_pages_show_their_outputs(site):
         nb_cells = cells(nb)
         for c in nb_cells: assert len(pngs([c])) <= 1, (nb.name, "".join(c["source"])[:200])
         assert len(set(pngs(nb_cells))) == len(pngs(nb_cells)), nb.name
-    train = cells(PROC / "07_train.ipynb")
+    train = cells(PROC / "09_train.ipynb")
     assert len(pngs(train)) >= 1 and any("test_acc" in output_text(c) and "val_acc" in output_text(c) for c in train)
-    assert len(pngs(cells(PROC / "10_plots.ipynb"))) >= 6
+    assert len(pngs(cells(PROC / "12_plots.ipynb"))) >= 6
     with_outputs = [n for n in LIBRARY if any(c.get("outputs") for c in cells(PROC / n) if "show_doc" not in "".join(c["source"]) and c["cell_type"] == "code")]
     assert len(with_outputs) >= len(LIBRARY) - 2, sorted(set(LIBRARY) - set(with_outputs))
 

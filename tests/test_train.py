@@ -4,10 +4,12 @@ import torch_geometric.typing as pyg_typing
 from conftest import ROOT
 
 from cora_gnn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from cora_gnn.models import MODELS, TrainConfig
+from cora_gnn.models import MODELS
+from cora_gnn.hparams import TrainConfig
 from cora_gnn.runs import save_run
 from cora_gnn.synth import random_graph
-from cora_gnn.config import ENV_SAMPLER, UsageError
+from cora_gnn.config import ENV_SAMPLER
+from cora_gnn.errors import UsageError
 from cora_gnn.sampling import SamplerMissingError
 from cora_gnn.train import fit, predict_proba
 
