@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from .config import drift_dir, env_var, get_device, log_db, runs_dir, setting, threads
+from .config import drift_dir, env_help, env_var, get_device, log_db, runs_dir, setting, threads
 from .errors import CoraGnnError, UsageError
 from .models import MODELS
 from .hparams import HPARAMS, TrainConfig, models_taking
@@ -90,11 +90,11 @@ def train(
     model: str = typer.Option("gcn", help="model name (see `cora-gnn models`)"),
     seed: int = typer.Option(0, help="random seed"),
     out: Path | None = typer.Option(None, help="run directory [default: <runs>/<model>-<dataset>-s<seed>-<time>]"),
-    runs: Path | None = typer.Option(None, help="run registry, where the default run directory goes [env CORA_GNN_RUNS; default: runs]"),
-    device: str | None = typer.Option(None, help="auto, cpu or cuda[:i] [env CORA_GNN_DEVICE; default: auto]"),
-    threads_: int | None = typer.Option(None, "--threads", min=1, help="torch threads for this process [env CORA_GNN_THREADS; default: 1]"),
-    data_root: Path | None = typer.Option(None, help="dataset cache [env CORA_GNN_DATA_ROOT; default: data]"),
-    mirror: str | None = typer.Option(None, help="data mirror folder or URL [env CORA_GNN_DATA_MIRROR]"),
+    runs: Path | None = typer.Option(None, help=env_help("runs")),
+    device: str | None = typer.Option(None, help=env_help("device")),
+    threads_: int | None = typer.Option(None, "--threads", min=1, help=env_help("threads")),
+    data_root: Path | None = typer.Option(None, help=env_help("data_root")),
+    mirror: str | None = typer.Option(None, help=env_help("data_mirror")),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="progress bar [default: when interactive]"),
     hparams: dict | None = None,
 ):
@@ -102,7 +102,7 @@ def train(
     import torch
     from cora_gnn.data import load_graph
     from cora_gnn.train import fit, init_distributed
-    cfg = TrainConfig(model=model, seed=seed, device=setting("device", device, "auto"), **hparams).resolve(dataset)
+    cfg = TrainConfig(model=model, seed=seed, device=setting("device", device), **hparams).resolve(dataset)
     get_device(cfg.device)
     torch.set_num_threads(threads(threads_, default=1))  # one by default: never oversubscribed, and within 17% of the fastest here (benchmarks/threads.py)
     rank, world = init_distributed(cfg.device)  # under torchrun: join the other processes
@@ -123,8 +123,7 @@ def models():
         for d, kw in s.datasets.items(): typer.echo(f"       on {d}{' (tuned on validation)' if d in s.tuned else ''}: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
 
 # %% ../nbs/26_cli.ipynb #7639f27a
-_LOG_DB = "prediction log: a SQLite file, or a PostgreSQL URL (postgresql://user@host/db) that several replicas share [env CORA_GNN_LOG_DB; default: <runs>/predictions.db]"
-_RUNS = "run registry: the folder holding the run directories [env CORA_GNN_RUNS; default: runs]"
+_LOG_DB, _RUNS = env_help("log_db"), env_help("runs")
 
 @command("runs")
 def runs_cmd(root: Path | None = typer.Option(None, help=_RUNS)):
@@ -144,22 +143,24 @@ def promote_cmd(run: str = typer.Argument(..., help="run name under ROOT, or a r
 # %% ../nbs/26_cli.ipynb #7639f27b
 @command("serve")
 def serve_cmd(
-    checkpoint: Path | None = typer.Option(None, help="checkpoint to serve [env CORA_GNN_CHECKPOINT; default: the promoted run's]"),
+    checkpoint: Path | None = typer.Option(None, help=env_help("checkpoint")),
     runs: Path | None = typer.Option(None, help=_RUNS),
     log_db: str | None = typer.Option(None, help=_LOG_DB),
-    drift_dir: Path | None = typer.Option(None, help="folder of the drift report [env CORA_GNN_DRIFT_DIR; default: <runs>/drift]"),
-    host: str = typer.Option("127.0.0.1", envvar=env_var("host"), help="interface to listen on (0.0.0.0: all)"),
-    port: int = typer.Option(8000, envvar=env_var("port"), help="TCP port"),
-    workers: int = typer.Option(1, envvar=env_var("workers"), min=1, help="worker processes"),
-    threads_: int | None = typer.Option(None, "--threads", min=1, help="torch threads per worker [env CORA_GNN_THREADS; default: torch's own with one worker, cores / workers with several]"),
-    rate_limit: str | None = typer.Option(None, help="per-client limit on the /api/ endpoints, e.g. 100/second [env CORA_GNN_RATE_LIMIT; default: none]"),
-    drain: float | None = typer.Option(None, min=0, help="seconds /ready answers 503 after SIGTERM, still serving, before stopping [env CORA_GNN_DRAIN; default: 5]"),
+    drift_dir: Path | None = typer.Option(None, help=env_help("drift_dir")),
+    host: str | None = typer.Option(None, help=env_help("host")),
+    port: int | None = typer.Option(None, help=env_help("port")),
+    workers: int | None = typer.Option(None, min=1, help=env_help("workers")),
+    threads_: int | None = typer.Option(None, "--threads", min=1, help=env_help("threads")),
+    rate_limit: str | None = typer.Option(None, help=env_help("rate_limit")),
+    drain: float | None = typer.Option(None, min=0, help=env_help("drain")),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ):
     "Serve predictions over HTTP (docs at /docs): the promoted run's model unless --checkpoint says otherwise. Admin endpoints (explain, drift jobs, reload) need CORA_GNN_ADMIN_TOKEN set; SIGHUP reloads the promoted model, SIGTERM drains then stops."
     from cora_gnn.serve import ServeConfig, serve
     cfg = ServeConfig.from_env(checkpoint=checkpoint and str(checkpoint), runs=runs and str(runs), log_db=log_db,
                                drift_dir=drift_dir and str(drift_dir), threads=threads_, rate_limit=rate_limit, drain=drain)
+    host, port, workers = setting("host", host), setting("port", port), setting("workers", workers)
+    if workers < 1: raise UsageError(f"{env_var('workers')} must be at least 1, got {workers}")
     try: serve(cfg, host=host, port=port, workers=workers, log_level=log_level)
     except CoraGnnError as e: _fail(f"cannot start the service: {e}", e.exit_code)
 
@@ -169,7 +170,7 @@ def drift_cmd(
     log_db_: str | None = typer.Option(None, "--log-db", help=_LOG_DB),
     checkpoint: Path | None = typer.Option(None, help="the served model's checkpoint [default: the promoted run's]"),
     runs: Path | None = typer.Option(None, help=_RUNS),
-    out: Path | None = typer.Option(None, help="where report.html and summary.json go [env CORA_GNN_DRIFT_DIR; default: <runs>/drift]"),
+    out: Path | None = typer.Option(None, help="where report.html and summary.json go: " + env_help("drift_dir")),
     last: int = typer.Option(1000, min=1, help="compare the last LAST rows of the log"),
     since: float | None = typer.Option(None, help="only rows logged at or after this Unix time"),
     until: float | None = typer.Option(None, help="only rows logged before this Unix time"),

@@ -24,8 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 
 import cora_gnn
-from .config import drift_dir, env_var, log_db, runs_dir
-from .errors import CoraGnnError, ResourceError, UsageError
+from .config import SETTINGS, drift_dir, env_var, log_db, runs_dir, setting
+from .errors import CoraGnnError, ResourceError
 from .drift import monitor, monitor_checkpoint
 from .jobs import Jobs, portable
 from .predict import Predictor
@@ -41,18 +41,18 @@ from .asgi import Guard, Metrics, RateLimit, error_answer, json_detail, parse_bo
 # %% ../nbs/25_serve.ipynb #7f4592d4
 @dataclass
 class ServeConfig:
-    "What the service serves and where it writes; unset paths take the project's defaults (`cora_gnn.config`)."
-    checkpoint: str|None = None        # default: the promoted run's checkpoint under `runs`
-    runs: str|None = None              # the run registry (default `runs`)
-    log_db: str|None = None            # the prediction log (default `<runs>/predictions.db`)
-    log_sync: str = "NORMAL"           # SQLite synchronous: NORMAL (survives a process crash) or FULL (also a power loss)
-    drift_dir: str|None = None         # where the drift monitor writes `report.html` (default `<runs>/drift`)
-    max_body: int = 1_000_000          # bytes per request body
-    threads: int|None = None           # torch threads per worker (None: torch's own with one worker, cores / workers with several)
-    fast_path: bool = True             # answer the predict endpoints in the ASGI middleware, without FastAPI's per-request machinery
-    admin_token: str|None = field(default=None, repr=False)  # bearer token of the endpoints that cost more than a prediction; unset: they are off
-    rate_limit: str|None = None        # per-client limit on the /api/ endpoints, e.g. "100/second" (`limits` notation); unset: none
-    drain: float = 5.0                 # seconds `/ready` answers 503 after SIGTERM, still serving, before the server stops
+    "What the service serves and where it writes: each field is the setting of that name in `cora_gnn.config.SETTINGS`."
+    checkpoint: str|None = None
+    runs: str|None = None
+    log_db: str|None = None
+    log_sync: str = SETTINGS["log_sync"].default
+    drift_dir: str|None = None
+    max_body: int = SETTINGS["max_body"].default
+    threads: int|None = None
+    fast_path: bool = SETTINGS["fast_path"].default
+    admin_token: str|None = field(default=None, repr=False)
+    rate_limit: str|None = None
+    drain: float = SETTINGS["drain"].default
 
     def __post_init__(self):
         self.runs = str(runs_dir(self.runs))
@@ -61,18 +61,7 @@ class ServeConfig:
     @classmethod
     def from_env(cls, **overrides) -> "ServeConfig":
         "Defaults, overridden by `CORA_GNN_<NAME>` environment variables, overridden by `overrides` that are not None."
-        vals = {}
-        for f in fields(cls):
-            env = os.environ.get(env_var(f.name))
-            if env in (None, ""): continue
-            number = {"max_body": int, "threads": int, "drain": float}.get(f.name)
-            if number:
-                try: vals[f.name] = number(env)
-                except ValueError:  # the variable's name, not a traceback: `cora-gnn serve` exits 2 with this line
-                    raise UsageError(f"{env_var(f.name)} must be {'an integer' if number is int else 'a number'}, got {env!r}") from None
-            elif f.name == "fast_path": vals[f.name] = env.strip().lower() not in ("0", "false", "no", "off")
-            else: vals[f.name] = env
-        return cls(**{**vals, **{k: v for k, v in overrides.items() if v is not None}})
+        return cls(**{f.name: setting(f.name, overrides.get(f.name)) for f in fields(cls)})
 
     def to_env(self) -> dict:
         "The environment variables that make `from_env` give this configuration (for worker processes)."

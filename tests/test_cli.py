@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cora_gnn.checkpoint import load_checkpoint
 from cora_gnn.cli import app
-from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT, ENV_RUNS, ENV_THREADS
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT, ENV_RUNS, ENV_THREADS, SETTINGS
 from cora_gnn.models import MODELS
 
 @pytest.mark.slow
@@ -70,13 +70,17 @@ def test_bad_input_is_one_clear_line(cli_env, tmp_path, args, code, message):
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("command", [["train", "--epochs", "1"], ["serve"]])
-def test_a_bad_threads_setting_exits_2_naming_the_variable(cli_env, command):
-    "CORA_GNN_THREADS=abc: `train` and `serve` both exit 2 with one line that names the variable (in this process)."
+TYPED = [s for s in SETTINGS.values() if s.type is not str]  # every setting a bad value can break
+CASES = [(["train", "--epochs", "1"], ENV_THREADS)] + [(["serve"], s.var) for s in TYPED if s.name != "sampler"]
+
+
+@pytest.mark.parametrize("command,var", CASES, ids=[f"{c[0]}-{v}" for c, v in CASES])
+def test_a_bad_setting_exits_2_naming_the_variable(cli_env, command, var):
+    "CORA_GNN_THREADS=abc (or any typed setting): `train` and `serve` exit 2 with one line that names the variable."
     before = torch.get_num_threads()
-    try: r = CliRunner().invoke(app, command, env={**cli_env, ENV_THREADS: "abc"})
+    try: r = CliRunner().invoke(app, command, env={**cli_env, var: "abc"})
     finally: torch.set_num_threads(before)
-    assert r.exit_code == 2 and f"{ENV_THREADS} must be" in r.stderr and "'abc'" in r.stderr, (r.exit_code, r.stderr)
+    assert r.exit_code == 2 and f"{var} must be" in r.stderr and "'abc'" in r.stderr, (r.exit_code, r.stderr)
     assert isinstance(r.exception, SystemExit) and r.stderr.count("\n") == 1, r.stderr
 
 
