@@ -124,21 +124,23 @@ def models():
 
 # %% ../nbs/26_cli.ipynb #7639f27a
 _LOG_DB, _RUNS = env_help("log_db"), env_help("runs")
+_OLD = lambda flag: typer.Option(None, flag, hidden=True)  # a former spelling, kept working (not shown) for one release
 
 @command("runs")
-def runs_cmd(root: Path | None = typer.Option(None, help=_RUNS)):
-    "List the runs under ROOT as a table; the promoted one is marked with *."
-    df = list_runs(root)
-    if df.empty: _fail(f"no runs under {runs_dir(root)} (train one with `cora-gnn train`)")
+def runs_cmd(runs: Path | None = typer.Option(None, help=_RUNS), root: Path | None = _OLD("--root")):
+    "List the runs of the registry as a table; the promoted one is marked with *."
+    runs = runs or root
+    df = list_runs(runs)
+    if df.empty: _fail(f"no runs under {runs_dir(runs)} (train one with `cora-gnn train`)")
     df["promoted"] = df.promoted.map({True: "*", False: ""})
     typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 # %% ../nbs/26_cli.ipynb #7639f27aa
 @command("promote")
-def promote_cmd(run: str = typer.Argument(..., help="run name under ROOT, or a run directory"),
-                root: Path | None = typer.Option(None, help=_RUNS)):
+def promote_cmd(run: str = typer.Argument(..., help="run name in the registry, or a run directory"),
+                runs: Path | None = typer.Option(None, help=_RUNS), root: Path | None = _OLD("--root")):
     "Mark RUN's checkpoint as the one the server serves by default (after checking it against its recorded hash)."
-    typer.echo(f"promoted {Path(run).name}: {promote(run, root)}")
+    typer.echo(f"promoted {Path(run).name}: {promote(run, runs or root)}")
 
 # %% ../nbs/26_cli.ipynb #7639f27b
 @command("serve")
@@ -170,7 +172,8 @@ def drift_cmd(
     log_db_: str | None = typer.Option(None, "--log-db", help=_LOG_DB),
     checkpoint: Path | None = typer.Option(None, help="the served model's checkpoint [default: the promoted run's]"),
     runs: Path | None = typer.Option(None, help=_RUNS),
-    out: Path | None = typer.Option(None, help="where report.html and summary.json go: " + env_help("drift_dir")),
+    drift_dir_: Path | None = typer.Option(None, "--drift-dir", help=env_help("drift_dir")),
+    out: Path | None = _OLD("--out"),
     last: int = typer.Option(1000, min=1, help="compare the last LAST rows of the log"),
     since: float | None = typer.Option(None, help="only rows logged at or after this Unix time"),
     until: float | None = typer.Option(None, help="only rows logged before this Unix time"),
@@ -178,7 +181,7 @@ def drift_cmd(
     "Compare recent traffic in the prediction log with the training graph (Evidently), with its estimated and realised accuracy; write report.html and summary.json."
     from cora_gnn.drift import monitor, summary_table
     from cora_gnn.predict import Predictor
-    out = drift_dir(out, runs)
+    out = drift_dir(drift_dir_ or out, runs)
     pr = Predictor.from_checkpoint(checkpoint or promoted_checkpoint(runs))
     s = monitor(pr, log_db(log_db_, runs), out, last=last, since=since, until=until)
     typer.echo(f"{s['message']} ({s['rows']['current']} current rows, {s['rows']['reference']} reference nodes)")

@@ -86,9 +86,9 @@ def test_registry_lists_promotes_and_verifies(env, tmp_path, cli):
     for seed in (0, 1):
         r = cli("train", "--model", "sgc", "--epochs", "10", "--seed", seed, "--out", tmp_path / "runs" / f"sgc-{seed}", env=env)
         assert r.returncode == 0, r.stderr
-    r = cli("promote", "sgc-1", "--root", tmp_path / "runs", env=env)
+    r = cli("promote", "sgc-1", "--runs", tmp_path / "runs", env=env)
     assert r.returncode == 0, r.stderr
-    table = cli("runs", "--root", tmp_path / "runs", env=env).stdout
+    table = cli("runs", "--runs", tmp_path / "runs", env=env).stdout
     (line,) = [ln for ln in table.splitlines() if ln.strip().startswith("sgc-1")]
     assert line.rstrip().endswith("*")
     assert promoted_checkpoint(tmp_path / "runs") == tmp_path / "runs" / "sgc-1" / "checkpoint.pt"

@@ -62,7 +62,7 @@ def test_unreachable_server_is_a_clear_error(cli, cli_env, registry, free_port, 
     out = r.stdout + r.stderr
     assert r.returncode == 1 and "cannot open the prediction log postgresql://cora:***@127.0.0.1" in out and "Connection refused" in out
     assert "secret" not in out and "Traceback" not in out
-    r = cli("drift", "--runs", registry[1], "--log-db", url, "--out", tmp_path / "d", env=cli_env, timeout=120)
+    r = cli("drift", "--runs", registry[1], "--log-db", url, "--drift-dir", tmp_path / "d", env=cli_env, timeout=120)
     assert r.returncode != 0 and "cannot read the prediction log" in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
 
 
@@ -80,7 +80,7 @@ def test_service_and_drift_command_on_postgres(start_server, registry, cli, cli_
         assert s.post("/api/v1/predict/paper", json={"words": [i, i + 7], "cites": [i]}).json()["logged"]
     rows = read_log(pg_url)
     assert rows[rows.request_id == "pg-1"].node_index.tolist() == [0, 1, 2] and (rows.endpoint == "paper").sum() == 30
-    d = cli("drift", "--runs", registry[1], "--log-db", pg_url, "--out", tmp_path / "drift", "--last", 100, env=cli_env, timeout=300)
+    d = cli("drift", "--runs", registry[1], "--log-db", pg_url, "--drift-dir", tmp_path / "drift", "--last", 100, env=cli_env, timeout=300)
     assert d.returncode == 0, d.stderr
     summary = json.loads((tmp_path / "drift" / "summary.json").read_text())
     assert summary["rows"]["current"] == len(rows) == 33
