@@ -38,11 +38,13 @@ def paper_words(req) -> list[int]|None:
     "The paper's word ids in `req`: its `words`, or the non-zero entries of its `features`."
     return req.words if req.features is None else [i for i, v in enumerate(req.features) if v]
 
+# %% ../nbs/23_api.ipynb #03fc76d0
 def paper_problem(req) -> str|None:
     "What is wrong with the new paper in `req` (its `words`, `features` and `cites`), or None."
     if (req.words is None) == (req.features is None): return "give the paper's `words` or its `features`, not both or neither"
     if not req.cites and not (req.words or any(req.features or [])): return "the paper has no words and no citations: nothing to classify"
 
+# %% ../nbs/23_api.ipynb #5c099913
 class PaperRequest(BaseModel):
     "A new paper: its `words` (ids into the dataset's vocabulary) or full `features` vector, and the nodes it `cites`."
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"words": [19, 81, 146], "cites": [0, 633]}]})
@@ -215,6 +217,7 @@ class DriftJob(BaseModel):
     def of(cls, job:Job, new:bool=True) -> "DriftJob":
         return cls(**asdict(job), new=new, poll=f"/api/v1/drift/jobs/{job.id}")
 
+# %% ../nbs/23_api.ipynb #c1d4843f
 class Reloaded(BaseModel):
     "The answer of `POST /admin/reload`: the model now served, and the one before."
     model: ModelName

@@ -80,13 +80,6 @@ class BodyTooLarge(UsageError):
     "A request body over the configured limit."
     status = 413
 
-# %% ../nbs/24_asgi.ipynb #0dc6ccde
-def error_answer(exc:Exception) -> tuple[int, str]|None:
-    "The status and message `exc` is answered with: a `CoraGnnError`'s own `status`, 422 for a body that fails its schema; else None."
-    if isinstance(exc, RequestValidationError): return 422, _describe(exc.errors())
-    if isinstance(exc, CoraGnnError): return exc.status, str(exc)
-    return None
-
 # %% ../nbs/24_asgi.ipynb #3e06fa11g
 def _describe(errors) -> str:
     "Pydantic's validation errors as one readable line."
@@ -97,6 +90,13 @@ def _describe(errors) -> str:
         elif e.get("type") == "json_invalid": out.append(f"the body is not valid JSON ({e.get('ctx', {}).get('error', e['msg'])})")
         else: out.append(f"{loc or 'body'}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(out)
+
+# %% ../nbs/24_asgi.ipynb #0dc6ccde
+def error_answer(exc:Exception) -> tuple[int, str]|None:
+    "The status and message `exc` is answered with: a `CoraGnnError`'s own `status`, 422 for a body that fails its schema; else None."
+    if isinstance(exc, RequestValidationError): return 422, _describe(exc.errors())
+    if isinstance(exc, CoraGnnError): return exc.status, str(exc)
+    return None
 
 # %% ../nbs/24_asgi.ipynb #d4c80708
 def parse_body(model:type[BaseModel], body:bytes):

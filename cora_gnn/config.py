@@ -90,6 +90,7 @@ def setting(name:str, value=None, default=None):
     if text := os.environ.get(s.var): return s.parse(text)
     return default if default is not None else s.default
 
+# %% ../nbs/01_config.ipynb #921c68aa
 def env_help(name:str) -> str:
     "The help of setting `name` as the command line shows it: what it sets, its variable, its default."
     s = SETTINGS[name]

@@ -38,6 +38,7 @@ def uniform(lo:float, hi:float, log:bool=False) -> Callable:
     "A sweep range: floats between `lo` and `hi` (on a log scale if `log`)."
     return lambda trial, name, model: trial.suggest_float(name, lo, hi, log=log)
 
+# %% ../nbs/06_hparams.ipynb #3b912f62
 def choice(*values, per_model:dict|None=None) -> Callable:
     "A sweep range: one of `values`, or of `per_model[model]` for the models it names."
     return lambda trial, name, model: trial.suggest_categorical(name, list((per_model or {}).get(model, values)))
@@ -86,6 +87,7 @@ def arch_names() -> set:
     "The hyperparameters some model's constructor takes."
     return {a for s in MODELS.values() for a in s.arch_args}
 
+# %% ../nbs/06_hparams.ipynb #bd76dbdd
 def models_taking(name:str) -> list[str]:
     "The models that take hyperparameter `name`: those whose constructor has it, or every model for a training setting."
     return [m for m, s in MODELS.items() if name in s.arch_args or name not in arch_names()]

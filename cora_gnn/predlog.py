@@ -105,10 +105,10 @@ def is_postgres(target) -> bool:
     "Whether the log `target` is a PostgreSQL URL (`postgresql://...`) rather than a SQLite path."
     return str(target).startswith(("postgresql://", "postgres://"))
 
+# %% ../nbs/18_predlog.ipynb #20e3e3fe
 def redact(target) -> str:
     "`target` fit to print: a URL's password replaced by `***`."
     return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", str(target))
-
 
 # %% ../nbs/18_predlog.ipynb #7426ba44
 _log = logging.getLogger(__name__)
@@ -363,11 +363,13 @@ def _query(target, sql:str, params:tuple) -> pd.DataFrame:
     with session(target) as run: rows, cols = run(sql, params)
     return pd.DataFrame(rows, columns=cols)
 
+# %% ../nbs/18_predlog.ipynb #e0d84ffd
 def require_log(target):
     "Raise a `PredictionLogError` when the SQLite log `target` is missing (a PostgreSQL one is checked by connecting)."
     if not is_postgres(target) and not Path(target).is_file():
         raise PredictionLogError(f"no prediction log at {target}: start the service (cora-gnn serve) or pass --log-db")
 
+# %% ../nbs/18_predlog.ipynb #97cb8637
 def read_window(target, sql:str, since:float|None, until:float|None, *params) -> pd.DataFrame:
     "The rows of the read-only `sql` on the log `target` for the window `since <= ts < until` (its first two parameters), then `params`."
     require_log(target)
@@ -375,6 +377,7 @@ def read_window(target, sql:str, since:float|None, until:float|None, *params) ->
     try: return _query(target, sql, (*window, *params))
     except Exception as e: raise PredictionLogError(f"cannot read the prediction log {redact(target)}: {e}") from e
 
+# %% ../nbs/18_predlog.ipynb #174c3242
 def read_log(target:str|Path, last:int|None=None, since:float|None=None, until:float|None=None, table:str="predictions") -> pd.DataFrame:
     "Rows of `table` in the prediction log `target` (oldest first): those with `since <= ts < until`, then the `last` of them."
     if last is not None and last < 1: raise UsageError(f"last must be at least 1, not {last}")
@@ -382,4 +385,3 @@ def read_log(target:str|Path, last:int|None=None, since:float|None=None, until:f
     sql = f"SELECT * FROM {table} WHERE ts >= ? AND ts < ? ORDER BY id DESC" + (" LIMIT ?" if last else "")
     df = read_window(target, sql, since, until, *([last] if last else [])).iloc[::-1].reset_index(drop=True)
     return df.astype({"node_index": "Int64"}) if "node_index" in df else df  # ids, not floats, beside the new papers' nulls
-

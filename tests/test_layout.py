@@ -117,3 +117,34 @@ def test_the_sidebar_and_the_architecture_page_list_every_module():
     assert re.findall(r"^\s+- (\d\d_\w+\.ipynb)$", quarto, re.M) == [nb.name for nb in NOTEBOOKS]
     table = re.findall(r"^\| (\d\d) \| `(\w+)` \|", (ROOT / "nbs" / "architecture.qmd").read_text(), re.M)
     assert table == [(nb.stem[:2], nb.stem[3:]) for nb in NOTEBOOKS]
+
+
+def shown_definitions(nb) -> list[tuple[str, bool]]:
+    """(name, followed) for each public def or class a notebook exports: followed when a code cell that shows or tests it
+    (not an exported or hidden one) comes before the next exported cell."""
+    out, pending = [], []
+    for cell in json.loads(nb.read_text())["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] != "code" or not src.strip() or re.match(r"#\|\s*(hide|default_exp)", src): continue
+        if re.match(r"#\|\s*export", src):
+            out += [(n, False) for n in pending]
+            tree = ast.parse(re.sub(r"^#\|.*$", "", src, flags=re.M))
+            names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                     and not n.name.startswith("_")]
+            out += [(n, False) for n in names[:-1]]
+            pending = names[-1:]
+        else: out, pending = out + [(n, True) for n in pending], []
+    return out + [(n, False) for n in pending]
+
+
+def test_most_definitions_are_shown_where_they_are_defined():
+    "fastcore's pattern: at least 60% of the public definitions are followed by a cell that shows and tests them."
+    seen = [f for nb in NOTEBOOKS for _, f in shown_definitions(nb)]
+    assert sum(seen) / len(seen) >= 0.6, f"{sum(seen)} of {len(seen)} definitions are followed by an example"
+
+
+def test_the_share_of_shown_definitions_can_fail(tmp_path):
+    nb = tmp_path / "00_x.ipynb"
+    cells = [{"cell_type": "code", "source": s} for s in ("#| export\ndef a(): pass\ndef b(): pass", "b()", "#| export\nclass C: pass")]
+    nb.write_text(json.dumps({"cells": cells}))
+    assert shown_definitions(nb) == [("a", False), ("b", True), ("C", False)]
