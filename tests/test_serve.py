@@ -117,7 +117,7 @@ def assert_refused(client, path, body, ctype, status, message):
 
 @pytest.fixture(scope="module", params=[True, False], ids=["fast path", "FastAPI routes"])
 def client(request, predictor, tmp_path_factory):
-    "The app in process, with the predict endpoints answered by `_Guard`'s fast path or by the FastAPI routes."
+    "The app in process, with the predict endpoints answered by `cora_gnn.asgi.Guard`'s fast path or by the FastAPI routes."
     log = tmp_path_factory.mktemp("log") / "log.db"
     with TestClient(create_app(ServeConfig(log_db=str(log), fast_path=request.param), predictor)) as c: yield c
 
