@@ -163,9 +163,9 @@ def test_signatures_carry_short_type_names_and_models_their_own_docstrings(site)
             assert "__main__." not in text, (nb.name, text[:300])
             for block in re.findall(r"```python\n(.*?)\n```", text, re.S): assert "cora_gnn." not in block, (nb.name, block)
             assert "A base class for creating Pydantic models" not in text and "concepts/models.md" not in text, nb.name
-    serve = "\n".join(output_text(c) for c in cells(PROC / "25_serve.ipynb"))
-    assert "def load_predictor(\n    config:ServeConfig\n)->Predictor:" in serve  # as a reader sees it
-    assert "the served checkpoint's SHA-256" in serve  # the table of Info's fields
+    page = lambda module: "\n".join(output_text(c) for c in cells(PROC / next(n for n in LIBRARY if n.endswith(f"_{module}.ipynb"))))
+    assert "def load_predictor(\n    config:ServeConfig\n)->Predictor:" in page("serve")  # as a reader sees it
+    assert "the served checkpoint's SHA-256" in page("api")  # the table of Info's fields
 
 
 def test_executed_pages_leak_nothing_from_the_build(site):
