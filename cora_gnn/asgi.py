@@ -1,4 +1,4 @@
-"""What every request meets before its route: a request id, the body and content checks, the rate limit, the error answers, and the Prometheus metrics of requests and predictions.
+"""What every request meets before its route: request id, body checks, rate limit, error answers and metrics.
 
 Docs: https://cora-gnn.github.io/cora-gnn/asgi.html.md"""
 
@@ -25,31 +25,44 @@ class Metrics:
     "The service's Prometheus series."
     def __init__(self, registry:CollectorRegistry):
         kw = dict(registry=registry)
-        self.requests = Counter("cora_gnn_requests", "HTTP requests by route, method and status", ["route", "method", "status"], **kw)
+        self.requests = Counter("cora_gnn_requests", "HTTP requests by route, method and status",
+                                ["route", "method", "status"], **kw)
         self.latency = Histogram("cora_gnn_request_duration_seconds", "request latency by route", ["route"], **kw,
                                  buckets=(.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5))
-        self.errors = Counter("cora_gnn_request_errors", "responses with an error status, by route and kind (client, server)", ["route", "kind"], **kw)
-        self.predictions = Counter("cora_gnn_predictions", "predictions by endpoint and predicted class", ["endpoint", "class_name"], **kw)
+        self.errors = Counter("cora_gnn_request_errors",
+                              "responses with an error status, by route and kind (client, server)",
+                              ["route", "kind"], **kw)
+        self.predictions = Counter("cora_gnn_predictions", "predictions by endpoint and predicted class",
+                                   ["endpoint", "class_name"], **kw)
         self.log_rows = Counter("cora_gnn_prediction_log_rows", "prediction rows committed to the log", **kw)
-        self.confidence = Histogram("cora_gnn_prediction_confidence", "the predicted class's (calibrated) probability, by endpoint", ["endpoint"], **kw,
+        self.confidence = Histogram("cora_gnn_prediction_confidence",
+                                    "the predicted class's (calibrated) probability, by endpoint", ["endpoint"], **kw,
                                     buckets=(.2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
         self.p_correct = Histogram("cora_gnn_prediction_p_correct", "the chance each prediction is right, by endpoint: "
                                    "its mean (_sum / _count) estimates the accuracy without labels", ["endpoint"], **kw,
                                    buckets=(.2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
-        self.ood = Histogram("cora_gnn_prediction_ood", "the predictions' out-of-distribution score, by endpoint", ["endpoint"], **kw,
+        self.ood = Histogram("cora_gnn_prediction_ood",
+                             "the predictions' out-of-distribution score, by endpoint", ["endpoint"], **kw,
                              buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, .99))
-        self.feedback = Counter("cora_gnn_feedback", "true classes received by feedback, by whether the prediction was right", ["outcome"], **kw)
+        self.feedback = Counter("cora_gnn_feedback", "true classes received by feedback, by whether the prediction "
+                                                     "was right", ["outcome"], **kw)
         self.log_failures = Counter("cora_gnn_prediction_log_failures", "prediction rows the log failed to write", **kw)
-        self.model = Gauge("cora_gnn_model_info", "the served model (value 1)", ["model", "run_id", "checkpoint_sha256", "dataset"],
+        self.model = Gauge("cora_gnn_model_info", "the served model (value 1)",
+                           ["model", "run_id", "checkpoint_sha256", "dataset"],
                            multiprocess_mode="max", **kw)
 
-        recent = dict(multiprocess_mode="mostrecent", **kw)  # several workers: the value set last (read from the newest report) wins
-        self.drift_share = Gauge("cora_gnn_drift_share", "share of the summary features that drifted in the latest drift report", **recent)
-        self.drift_detected = Gauge("cora_gnn_drift_detected", "1 when the latest drift report found dataset drift, else 0", **recent)
-        self.drift_time = Gauge("cora_gnn_drift_report_timestamp_seconds", "when the latest drift report with a verdict was written (Unix time)", **recent)
+        # several workers: the value set last (read from the newest report) wins
+        recent = dict(multiprocess_mode="mostrecent", **kw)
+        self.drift_share = Gauge("cora_gnn_drift_share", "share of the summary features that drifted in the latest "
+                                                         "drift report", **recent)
+        self.drift_detected = Gauge("cora_gnn_drift_detected",
+                                    "1 when the latest drift report found dataset drift, else 0", **recent)
+        self.drift_time = Gauge("cora_gnn_drift_report_timestamp_seconds",
+                                "when the latest drift report with a verdict was written (Unix time)", **recent)
         self._drift_seen = None
         self._children = {}  # labelled series looked up once: `labels()` validates and locks on every call
-        for h in (self.confidence, self.p_correct, self.ood):  # exported at 0 from the start, so that rates see the first predictions
+        # exported at 0 from the start, so that rates see the first predictions
+        for h in (self.confidence, self.p_correct, self.ood):
             for e in ("node", "paper"): self.child(h, e)
         for o in ("correct", "wrong"): self.child(self.feedback, o)
 
@@ -60,7 +73,8 @@ class Metrics:
         return c
 
     def read_drift(self, summary:Path):
-        "Set the drift gauges from the latest report's `summary.json` when it has changed and holds a verdict (too few rows: none)."
+        """Set the drift gauges from the latest report's `summary.json` when it has changed and holds a verdict (too
+        few rows: none)."""
         try: seen = summary.stat().st_mtime_ns
         except OSError: return
         if seen == self._drift_seen: return
@@ -68,7 +82,8 @@ class Metrics:
         except (OSError, ValueError): return  # being replaced: read it at the next scrape
         self._drift_seen = seen
         if s.get("drift_share") is None: return
-        self.drift_share.set(s["drift_share"]); self.drift_detected.set(int(bool(s["dataset_drift"]))); self.drift_time.set(seen / 1e9)
+        self.drift_share.set(s["drift_share"]); self.drift_detected.set(int(bool(s["dataset_drift"])))
+        self.drift_time.set(seen / 1e9)
 
     def observe(self, route:str, method:str, status:int, seconds:float):
         self.child(self.requests, route, method, str(status)).inc()
@@ -86,14 +101,17 @@ def _describe(errors) -> str:
     out = []
     for e in errors:
         loc = ".".join(str(x) for x in e.get("loc", ())[1:])
-        if e.get("type") == "missing" and not loc: out.append('the request body is empty: send a JSON object, e.g. {"index": 0}')
-        elif e.get("type") == "json_invalid": out.append(f"the body is not valid JSON ({e.get('ctx', {}).get('error', e['msg'])})")
+        if e.get("type") == "missing" and not loc:
+            out.append('the request body is empty: send a JSON object, e.g. {"index": 0}')
+        elif e.get("type") == "json_invalid":
+            out.append(f"the body is not valid JSON ({e.get('ctx', {}).get('error', e['msg'])})")
         else: out.append(f"{loc or 'body'}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(out)
 
 # %% ../nbs/24_asgi.ipynb #0dc6ccde
 def error_answer(exc:Exception) -> tuple[int, str]|None:
-    "The status and message `exc` is answered with: a `CoraGnnError`'s own `status`, 422 for a body that fails its schema; else None."
+    """The status and message `exc` is answered with: a `CoraGnnError`'s own `status`, 422 for a body that fails its
+    schema; else None."""
     if isinstance(exc, RequestValidationError): return 422, _describe(exc.errors())
     if isinstance(exc, CoraGnnError): return exc.status, str(exc)
     return None
@@ -103,11 +121,14 @@ def parse_body(model:type[BaseModel], body:bytes):
     "Validate a raw JSON body against `model` (pydantic's own JSON parser), as FastAPI would, errors included."
     if not body.strip(): raise RequestValidationError([{"loc": ("body",), "msg": "Field required", "type": "missing"}])
     try: return model.model_validate_json(body)
-    except ValidationError as e: raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
 
 # %% ../nbs/24_asgi.ipynb #3e06fa11c
 async def _send(send, status:int, body:bytes, headers:list|None=None):
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 # %% ../nbs/24_asgi.ipynb #f8c697f5
@@ -132,11 +153,13 @@ class RateLimit:
         from limits.storage import MemoryStorage
         from limits.strategies import FixedWindowRateLimiter
         try: self.item = parse(spec)
-        except ValueError: raise UsageError(f"rate_limit: cannot read {spec!r}; write it as e.g. 100/second or 1000/minute") from None
+        except ValueError:
+            raise UsageError(f"rate_limit: cannot read {spec!r}; write it as e.g. 100/second or 1000/minute") from None
         self.spec, self.limiter = spec, FixedWindowRateLimiter(MemoryStorage())
 
     def retry_after(self, client:str) -> int|None:
-        "None while `client` is within the limit (counting this request), else the whole seconds until its window resets."
+        """None while `client` is within the limit (counting this request), else the whole seconds until its window
+        resets."""
         if self.limiter.hit(self.item, client): return None
         return max(1, math.ceil(self.limiter.get_window_stats(self.item, client).reset_time - time.time()))
 
@@ -161,12 +184,15 @@ class Guard:
         self.fast = fast if fast is not None else {}
 
     def refusal(self, scope, headers:dict) -> tuple|None:
-        "The answer (status, message, headers) to a request refused before reading it: over the rate limit, too large, not JSON."
+        """The answer (status, message, headers) to a request refused before reading it: over the rate limit, too
+        large, not JSON."""
         client = (scope.get("client") or ("",))[0]
         if self.limit and scope["path"].startswith("/api/") and (wait := self.limit.retry_after(client)):
-            return 429, f"over the rate limit of {self.limit.spec} per client: retry in {wait} s", [(b"retry-after", str(wait).encode())]
+            message = f"over the rate limit of {self.limit.spec} per client: retry in {wait} s"
+            return 429, message, [(b"retry-after", str(wait).encode())]
         if scope["method"] != "POST": return None
-        if int(headers.get(b"content-length", b"0") or 0) > self.max_body: return 413, f"request body over {self.max_body} bytes", []
+        if int(headers.get(b"content-length", b"0") or 0) > self.max_body:
+            return 413, f"request body over {self.max_body} bytes", []
         ctype = headers.get(b"content-type", b"").decode("latin-1")
         has_body = headers.get(b"content-length", b"0") not in (b"", b"0") or b"transfer-encoding" in headers
         if has_body and ctype.split(";")[0].strip().lower() != "application/json":
@@ -191,7 +217,8 @@ class Guard:
             return msg
         answer = self.fast.get(scope["path"]) if scope["method"] == "POST" else None
         try:
-            if refused := self.refusal(scope, headers): return await _send(send_, refused[0], json_detail(refused[1]), refused[2])
+            if refused := self.refusal(scope, headers):
+                return await _send(send_, refused[0], json_detail(refused[1]), refused[2])
             if answer: return await _send(send_, *await fast_answer(answer, receive_, rid))
             await self.app(scope, receive_, send_)
         finally:
@@ -200,25 +227,33 @@ class Guard:
 
 # %% ../nbs/24_asgi.ipynb #3e06fa11k
 def require_token(token:str|None):
-    "A FastAPI dependency that admits only `Authorization: Bearer <token>`; with no `token`, nothing (the endpoint is off)."
+    """A FastAPI dependency that admits only `Authorization: Bearer <token>`; with no `token`, nothing (the endpoint
+    is off)."""
     async def check(authorization:str|None=Header(None, include_in_schema=False)):
-        if not token: raise HTTPException(403, f"this endpoint is off: start the service with {env_var('admin_token')} set, and send it as 'Authorization: Bearer <token>'")
+        if not token:
+            raise HTTPException(403, f"this endpoint is off: start the service with {env_var('admin_token')} set, "
+                                     "and send it as 'Authorization: Bearer <token>'")
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise HTTPException(401, "send the service's token as 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, "send the service's token as 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
     return check
 
 # %% ../nbs/24_asgi.ipynb #810591d5
 def setup_tracing(app:FastAPI, tracer_provider=None):
-    "Instrument `app` with OpenTelemetry when a provider is given or an OTLP endpoint is configured; returns the provider or None."
+    """Instrument `app` with OpenTelemetry when a provider is given or an OTLP endpoint is configured; returns the
+    provider or None."""
     if tracer_provider is None:
         if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true": return None
-        if not (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")): return None
+        if not (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+            return None
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        tracer_provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "cora-gnn")}))
+        tracer_provider = TracerProvider(
+            resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "cora-gnn")})
+        )
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="health,ready,metrics")

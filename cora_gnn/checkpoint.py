@@ -1,4 +1,4 @@
-"""A trained model saved with everything that describes it, and loaded back safely: never running code from the file, refusing a file that is damaged, foreign or meant for another graph.
+"""A model saved with all that describes it, and loaded safely: no code run, damaged and foreign files refused.
 
 Docs: https://cora-gnn.github.io/cora-gnn/checkpoint.html.md"""
 
@@ -69,7 +69,8 @@ def _read(path:Path, device) -> dict:
     if not path.is_file(): raise CheckpointError(f"no checkpoint at {path}")
     try: ck = torch.load(path, map_location=get_device(device), weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or unsafe): {type(e).__name__}: {e}") from e
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or unsafe): "
+                              f"{type(e).__name__}: {e}") from e
     keys = {"format", "config", "class_names", "dataset", "metrics", "state_dict"}
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or not keys <= ck.keys():
         raise CheckpointError(f"{path} is not a cora-gnn checkpoint (expected format {CHECKPOINT_FORMAT})")
@@ -82,7 +83,8 @@ def load_checkpoint(path:str|Path, data:Data|None=None, device:str="cpu") -> Che
     ck = _read(path, device)
     ds = ck["dataset"]
     if data is not None and (data.num_features, num_classes(data)) != (ds["num_features"], ds["num_classes"]):
-        raise CheckpointError(f"{path} was trained on {ds['name']} ({ds['num_features']} features, {ds['num_classes']} classes); "
+        raise CheckpointError(f"{path} was trained on {ds['name']} ({ds['num_features']} features, "
+                              f"{ds['num_classes']} classes); "
                               f"the data has {data.num_features} features and {num_classes(data)} classes")
     try:
         cfg = TrainConfig(**ck["config"])
@@ -90,4 +92,5 @@ def load_checkpoint(path:str|Path, data:Data|None=None, device:str="cpu") -> Che
         model.load_state_dict(ck["state_dict"])
     except (TypeError, ValueError, RuntimeError, KeyError) as e:
         raise CheckpointError(f"{path}: the stored weights do not match the stored configuration: {e}") from e
-    return Checkpoint(model.to(get_device(device)).eval(), cfg, ck["class_names"], ds, ck["metrics"], ck.get("versions", {}), path)
+    return Checkpoint(model.to(get_device(device)).eval(), cfg, ck["class_names"], ds, ck["metrics"],
+                      ck.get("versions", {}), path)

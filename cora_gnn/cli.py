@@ -1,4 +1,4 @@
-"""The `cora-gnn` command: train a model into a run directory, list the model zoo and the runs, promote a run, serve it, explain a prediction, and report drift.
+"""The `cora-gnn` command: train, list models and runs, promote, serve, explain a prediction, report drift.
 
 Docs: https://cora-gnn.github.io/cora-gnn/cli.html.md"""
 
@@ -22,7 +22,8 @@ from .hparams import HPARAMS, TrainConfig, models_taking
 from .runs import list_runs, promote, promoted_checkpoint, run_name
 
 # %% ../nbs/26_cli.ipynb #a9af7225
-app = typer.Typer(help="Graph neural networks on citation graphs: train, list and promote runs, serve predictions, report drift.",
+app = typer.Typer(help="Graph neural networks on citation graphs: train, list and promote runs, serve predictions, "
+                       "report drift.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None)  # option help says [env ...; default: ...]: plain text, not markup
 
@@ -71,21 +72,27 @@ def _rank_zero_first(rank:int, world:int):
 # %% ../nbs/26_cli.ipynb #7639f279
 @command()
 def models():
-    "List the model zoo with each model's default hyperparameters, and its settings for other datasets (its paper's, or tuned)."
+    """List the model zoo with each model's default hyperparameters, and its settings for other datasets (its
+    paper's, or tuned)."""
     for s in MODELS.values():
         typer.echo(f"{s.name:<6} {s.paper}\n       " + ", ".join(f"{k}={v}" for k, v in s.defaults.items()))
-        for d, kw in s.datasets.items(): typer.echo(f"       on {d}{' (tuned on validation)' if d in s.tuned else ''}: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
+        for d, kw in s.datasets.items():
+            tuned = " (tuned on validation)" if d in s.tuned else ""
+            typer.echo(f"       on {d}{tuned}: " + ", ".join(f"{k}={v}" for k, v in kw.items()))
 
 # %% ../nbs/26_cli.ipynb #78e6c033
 def with_hparams(fn):
-    "Give command `fn` one option per hyperparameter of `HPARAMS` (`--lr`, `--k`, `--consistency`, ...), passed to it as `hparams`."
+    """Give command `fn` one option per hyperparameter of `HPARAMS` (`--lr`, `--k`, `--consistency`, ...), passed to
+    it as `hparams`."""
     sig = inspect.signature(fn)
     own = [p for p in sig.parameters.values() if p.name != "hparams"]
     def option(h):
         takes = models_taking(h.name)
         where = "" if len(takes) == len(MODELS) else f" [{', '.join(takes)}]"
-        return inspect.Parameter(h.name, inspect.Parameter.KEYWORD_ONLY, annotation=(str if h.type is tuple else h.type) | None,
-                                 default=typer.Option(None, h.flag, help=h.help + where, rich_help_panel="Hyperparameters"))
+        return inspect.Parameter(h.name, inspect.Parameter.KEYWORD_ONLY,
+                                 annotation=(str if h.type is tuple else h.type) | None,
+                                 default=typer.Option(None, h.flag, help=h.help + where,
+                                                      rich_help_panel="Hyperparameters"))
     params = own + [option(h) for h in HPARAMS.values()]
     @functools.wraps(fn)
     def run(**kw):
@@ -107,16 +114,19 @@ def train(
     threads_: int | None = typer.Option(None, "--threads", min=1, help=env_help("threads")),
     data_root: Path | None = typer.Option(None, help=env_help("data_root")),
     mirror: str | None = typer.Option(None, help=env_help("data_mirror")),
-    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="progress bar [default: when interactive]"),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="progress bar [default: when interactive]"),
     hparams: dict | None = None,
 ):
-    "Train a model and write metrics.json, history.csv, checkpoint.pt and run.json into the run directory. Hyperparameters left unset take the model's defaults (`cora-gnn models`); one a model does not take is refused."
+    """Train a model and write metrics.json, history.csv, checkpoint.pt and run.json into the run directory.
+    Hyperparameters left unset take the model's defaults (`cora-gnn models`); one a model does not take is refused."""
     import torch
     from cora_gnn.data import load_graph
     from cora_gnn.train import fit, init_distributed
     cfg = TrainConfig(model=model, seed=seed, device=setting("device", device), **hparams).resolve(dataset)
     get_device(cfg.device)
-    torch.set_num_threads(threads(threads_, default=1))  # one by default: never oversubscribed, and within 17% of the fastest here (benchmarks/threads.py)
+    # one by default: never oversubscribed, and within 17% of the fastest here (benchmarks/threads.py)
+    torch.set_num_threads(threads(threads_, default=1))
     rank, world = init_distributed(cfg.device)  # under torchrun: join the other processes
     with _rank_zero_first(rank, world): data = load_graph(dataset, root=data_root, mirror=mirror)
     result = fit(cfg, data, progress=progress)
@@ -161,10 +171,13 @@ def serve_cmd(
     drain: float | None = typer.Option(None, min=0, help=env_help("drain")),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ):
-    "Serve predictions over HTTP (docs at /docs): the promoted run's model unless --checkpoint says otherwise. Admin endpoints (explain, drift jobs, reload) need CORA_GNN_ADMIN_TOKEN set; SIGHUP reloads the promoted model, SIGTERM drains then stops."
+    """Serve predictions over HTTP (docs at /docs): the promoted run's model unless --checkpoint says otherwise.
+    Admin endpoints (explain, drift jobs, reload) need CORA_GNN_ADMIN_TOKEN set; SIGHUP reloads the promoted model,
+    SIGTERM drains then stops."""
     from cora_gnn.serve import ServeConfig, serve
     cfg = ServeConfig.from_env(checkpoint=checkpoint and str(checkpoint), runs=runs and str(runs), log_db=log_db,
-                               drift_dir=drift_dir and str(drift_dir), threads=threads_, rate_limit=rate_limit, drain=drain)
+                               drift_dir=drift_dir and str(drift_dir), threads=threads_,
+                               rate_limit=rate_limit, drain=drain)
     host, port, workers = setting("host", host), setting("port", port), setting("workers", workers)
     if workers < 1: raise UsageError(f"{env_var('workers')} must be at least 1, got {workers}")
     try: serve(cfg, host=host, port=port, workers=workers, log_level=log_level)
@@ -182,7 +195,8 @@ def drift_cmd(
     since: float | None = typer.Option(None, help="only rows logged at or after this Unix time"),
     until: float | None = typer.Option(None, help="only rows logged before this Unix time"),
 ):
-    "Compare recent traffic in the prediction log with the training graph (Evidently), with its estimated and realised accuracy; write report.html and summary.json."
+    """Compare recent traffic in the prediction log with the training graph (Evidently), with its estimated and
+    realised accuracy; write report.html and summary.json."""
     from cora_gnn.drift import monitor, summary_table
     from cora_gnn.predict import Predictor
     out = drift_dir(drift_dir_ or out, runs)
@@ -192,7 +206,8 @@ def drift_cmd(
     a = s["window"]["accuracy"]
     if a["predictions"]:
         typer.echo(f"accuracy: estimated {a['estimated']:.3f} (mean p_correct), "
-                   + (f"realised {a['realised']:.3f} on {a['labelled']} labelled" if a["labelled"] else "no feedback labels in the window"))
+                   + (f"realised {a['realised']:.3f} on {a['labelled']} labelled" if a["labelled"]
+                      else "no feedback labels in the window"))
     if s["enough_rows"]:
         typer.echo(f"dataset drift: {s['dataset_drift']} (share {s['drift_share']:.2f}, threshold {s['threshold']})")
         typer.echo(summary_table(s).to_string(float_format=lambda v: f"{v:.4g}"))
@@ -200,7 +215,8 @@ def drift_cmd(
 
 # %% ../nbs/26_cli.ipynb #7639f27ca
 def _paper(text:str) -> dict:
-    "A new paper given as JSON (`{\"words\": [...], \"cites\": [...]}`, or `features` for `words`), as keyword arguments."
+    """A new paper given as JSON (`{"words": [...], "cites": [...]}`, or `features` for `words`), as keyword
+    arguments."""
     try: paper = json.loads(text)
     except json.JSONDecodeError as e: raise UsageError(f"--paper is not valid JSON ({e})") from None
     if not isinstance(paper, dict) or not set(paper) <= {"words", "features", "cites"}:
@@ -211,24 +227,29 @@ def _paper(text:str) -> dict:
 @command("explain")
 def explain_cmd(
     node: int | None = typer.Option(None, help="the graph node to explain"),
-    paper: str | None = typer.Option(None, help='a new paper as JSON, e.g. \'{"words": [19, 81, 507], "cites": [0, 8]}\''),
+    paper: str | None = typer.Option(None, help="a new paper as JSON, e.g. "
+                                     """'{"words": [19, 81, 507], "cites": [0, 8]}'"""),
     checkpoint: Path | None = typer.Option(None, help="the model's checkpoint [default: the promoted run's]"),
     runs: Path | None = typer.Option(None, help=_RUNS),
     method: str = typer.Option("saliency", help="saliency (gradient x input) or ig (integrated gradients)"),
     steps: int = typer.Option(32, help="integrated-gradients steps (at most 64)"),
     top: int = typer.Option(10, help="words and papers listed (at most 50)"),
 ):
-    "Explain a prediction: the words and papers that pushed a node (or a new paper) to its class, and how much it falls without them."
+    """Explain a prediction: the words and papers that pushed a node (or a new paper) to its class, and how much it
+    falls without them."""
     from cora_gnn.explain import explain, tables
     from cora_gnn.predict import Predictor
     if (node is None) == (paper is None): raise UsageError("give --node N or --paper JSON, not both or neither")
     kw = dict(index=node) if paper is None else _paper(paper)
-    e = explain(Predictor.from_checkpoint(checkpoint or promoted_checkpoint(runs)), **kw, method=method, steps=steps, top=top)
+    e = explain(Predictor.from_checkpoint(checkpoint or promoted_checkpoint(runs)), **kw, method=method,
+                steps=steps, top=top)
     words, papers = (t.to_string(index=False, float_format=lambda v: f"{v:.4f}") for t in tables(e))
     f = e.fidelity
-    typer.echo(f"{'the new paper' if node is None else f'node {node}'}: {e.class_name} ({e.confidence:.2f}), by {method} in {e.seconds * 1e3:.0f} ms\n\n"
+    typer.echo(f"{'the new paper' if node is None else f'node {node}'}: {e.class_name} ({e.confidence:.2f}), by "
+               f"{method} in {e.seconds * 1e3:.0f} ms\n\n"
                f"top words (vocabulary ids: Cora's vocabulary has no word strings)\n{words}\n\ntop papers\n{papers}\n\n"
-               f"without the top {f['words_removed']} words and {f['papers_removed']} papers: confidence {f['confidence_without']:.2f} "
+               f"without the top {f['words_removed']} words and {f['papers_removed']} papers: confidence "
+               f"{f['confidence_without']:.2f} "
                f"(a drop of {f['drop']:.2f}; without as many random ones: {f['random_drop']:.2f})")
 
 # %% ../nbs/26_cli.ipynb #7639f27d

@@ -1,4 +1,4 @@
-"""Environment variables (every `CORA_GNN_*` setting, with its type, default and help, read by one parser), default paths, seeding, and device choice.
+"""Every `CORA_GNN_*` setting (type, default, help) read by one parser; default paths, seeding, device choice.
 
 Docs: https://cora-gnn.github.io/cora-gnn/config.html.md"""
 
@@ -45,7 +45,8 @@ class Setting:
         else:
             try: return self.type(text)
             except ValueError: pass
-        what = {int: "an integer", float: "a number", bool: f"one of {', '.join(_TRUE + _FALSE)}"}.get(self.type, "text")
+        what = {int: "an integer", float: "a number",
+                bool: f"one of {', '.join(_TRUE + _FALSE)}"}.get(self.type, "text")
         raise UsageError(f"{self.var} must be {what}, got {text!r}")
 
 # %% ../nbs/01_config.ipynb #f3117dc0
@@ -53,7 +54,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("data_root", str, "data", "where datasets are cached"),
     Setting("data_mirror", str, None, "a folder or URL holding <Name>/raw/ind.<name>.* (unset: the canonical source)"),
     Setting("device", str, "auto", "auto, cpu or cuda[:i]"),
-    Setting("threads", int, None, "torch threads per process (unset: 1 to train; to serve, torch's own with one worker, "
+    Setting("threads", int, None, "torch threads per process (unset: 1 to train; to serve, torch's own with one "
+                                  "worker, "
                                   "cores / workers with several)"),
     Setting("sampler", str, "auto", "mini-batch neighbour sampler: auto, torch or pyg"),
     Setting("runs", str, "runs", "the run registry: run directories and promoted.json"),
@@ -61,10 +63,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
                                  "(unset: <runs>/predictions.db)"),
     Setting("drift_dir", str, None, "where drift reports go (unset: <runs>/drift)"),
     Setting("checkpoint", str, None, "the checkpoint to serve (unset: the promoted run's)"),
-    Setting("log_sync", str, "NORMAL", "SQLite synchronous: NORMAL (survives a process crash) or FULL (also a power loss)"),
+    Setting("log_sync", str, "NORMAL", "SQLite synchronous: NORMAL (survives a process crash) or FULL (also a "
+                                       "power loss)"),
     Setting("max_body", int, 1_000_000, "bytes per request body"),
     Setting("fast_path", bool, True, "answer the predict endpoints in the ASGI middleware, before FastAPI's routing"),
-    Setting("admin_token", str, None, "bearer token of the endpoints that cost more than a prediction (unset: they are off)"),
+    Setting("admin_token", str, None, "bearer token of the endpoints that cost more than a prediction (unset: they "
+                                      "are off)"),
     Setting("rate_limit", str, None, "per-client limit on the /api/ endpoints, e.g. 100/second (unset: none)"),
     Setting("drain", float, 5.0, "seconds /ready answers 503 after SIGTERM, still serving, before the server stops"),
     Setting("host", str, "127.0.0.1", "the interface the service listens on (0.0.0.0: all)"),
@@ -72,7 +76,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("workers", int, 1, "service worker processes"),
 ]}
 ENV_DATA_ROOT, ENV_DATA_MIRROR, ENV_DEVICE = env_var("data_root"), env_var("data_mirror"), env_var("device")
-ENV_RUNS, ENV_LOG_DB, ENV_DRIFT_DIR, ENV_THREADS = env_var("runs"), env_var("log_db"), env_var("drift_dir"), env_var("threads")
+ENV_RUNS, ENV_LOG_DB, ENV_DRIFT_DIR = env_var("runs"), env_var("log_db"), env_var("drift_dir")
+ENV_THREADS = env_var("threads")
 ENV_SAMPLER = env_var("sampler")
 
 # %% ../nbs/01_config.ipynb #88a0c484
@@ -84,7 +89,8 @@ def settings_table():
 
 # %% ../nbs/01_config.ipynb #c0a1e007
 def setting(name:str, value=None, default=None):
-    "`value` if not None, else `$CORA_GNN_<NAME>` if set and not empty (parsed as the setting's type), else `default`, else the table's."
+    """`value` if not None, else `$CORA_GNN_<NAME>` if set and not empty (parsed as the setting's type), else
+    `default`, else the table's."""
     if value is not None: return value
     s = SETTINGS[name]
     if text := os.environ.get(s.var): return s.parse(text)
@@ -148,7 +154,8 @@ def get_device(device:str|torch.device|None="auto") -> torch.device:
     try: dev = torch.device(device)
     except RuntimeError as e: raise UsageError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda[:index]'") from e
     if dev.type == "cuda":
-        if not torch.cuda.is_available(): raise UsageError(f"device {device!r} requested but CUDA is not available here; use 'auto' or 'cpu'")
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r} requested but CUDA is not available here; use 'auto' or 'cpu'")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise UsageError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     return dev

@@ -1,4 +1,4 @@
-"""Load the Planetoid citation graphs (Cora, CiteSeer, PubMed) from a mirror or the canonical source, verify every raw file, and name the classes.
+"""The Planetoid citation graphs (Cora, CiteSeer, PubMed) from a mirror or the source, every raw file verified.
 
 Docs: https://cora-gnn.github.io/cora-gnn/data.html.md"""
 
@@ -83,7 +83,8 @@ def dataset_info(name:str) -> DatasetInfo:
     "The `DatasetInfo` for `name` (any letter case), or an `UnknownDatasetError` listing the known names."
     info = DATASETS.get(str(name).lower())
     if info is None:
-        raise UnknownDatasetError(f"unknown dataset {name!r}: known datasets are {', '.join(i.name for i in DATASETS.values())}, "
+        raise UnknownDatasetError(f"unknown dataset {name!r}: known datasets are "
+                                  f"{', '.join(i.name for i in DATASETS.values())}, "
                                   "or synthetic-<papers> (e.g. synthetic-10k)")
     return info
 
@@ -113,7 +114,8 @@ def _fetch(src:str, dst:Path, info:DatasetInfo, fname:str):
 
 # %% ../nbs/04_data.ipynb #d47a0002
 def fetch_raw(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=None) -> Path:
-    "Make sure every raw file of `name` is in `root/<Name>/raw`, fetched from `mirror` (or the canonical source) and verified."
+    """Make sure every raw file of `name` is in `root/<Name>/raw`, fetched from `mirror` (or the canonical source)
+    and verified."""
     info, mirror = dataset_info(name), data_mirror(mirror)
     raw = data_root(root)/info.name/"raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -128,8 +130,10 @@ def fetch_raw(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=Non
                 raise DataError(f"{e} {_UNVERIFIED.format(name=info.name, url=PLANETOID_URL)}") from e
     return raw
 
-_UNVERIFIED = ("{name}'s SHA-256 sums are not known to this project yet, and its raw files could not be fetched: they must "
-               "come from the canonical source ({url}, which needs the network) or a mirror that holds them (this project's "
+_UNVERIFIED = ("{name}'s SHA-256 sums are not known to this project yet, and its raw files could not be fetched: "
+               "they must "
+               "come from the canonical source ({url}, which needs the network) or a mirror that holds them (this "
+               "project's "
                "data mirror does not); its sums are recorded here once verified against the canonical files.")
 
 # %% ../nbs/04_data.ipynb #d47a0003
@@ -149,7 +153,8 @@ def class_names(y:torch.Tensor, info:DatasetInfo|str, tol:float=0.07) -> list[st
     for idx, name in zip(sorted(range(len(counts)), key=counts.__getitem__), by_size):
         want = info.class_sizes[name]
         if abs(counts[idx] - want) > tol * want:
-            raise DataError(f"{info.name}: label {idx} has {counts[idx]} papers; the class of that rank ({name}) has {want}")
+            raise DataError(f"{info.name}: label {idx} has {counts[idx]} papers; the class of that rank ({name}) "
+                            f"has {want}")
         names[idx] = name
     return names
 
@@ -172,7 +177,8 @@ def load_dataset(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=
     root = data_root(root)
     raw = fetch_raw(info.name, root, mirror)
     try:  # one process at a time parses the raw files; the others wait, then read what it wrote
-        with FileLock(root/info.name/"processing.lock"), contextlib.redirect_stderr(io.StringIO()):  # PyG's "Processing... Done!"
+        # PyG's "Processing... Done!"
+        with FileLock(root/info.name/"processing.lock"), contextlib.redirect_stderr(io.StringIO()):
             data = Planetoid(str(root), info.name, split="public", transform=T.NormalizeFeatures())[0]
     except Exception as e:
         raise DataError(f"{info.name}: the verified raw files could not be processed ({type(e).__name__}: {e}); "
@@ -187,5 +193,6 @@ def load_graph(name:str="Cora", root=None, mirror=None, seed:int=0) -> Data:
     "The graph called `name`: a Planetoid dataset (`Cora`, ...) or `synthetic-<size>` (`10k`, `1M`, `250000`)."
     if not str(name).lower().startswith("synthetic"): return load_dataset(name, root=root, mirror=mirror)
     if not (m := _SIZE.fullmatch(name)):
-        raise UnknownDatasetError(f"unknown synthetic graph {name!r}: write synthetic-<papers>, e.g. synthetic-10k or synthetic-1M")
+        raise UnknownDatasetError(f"unknown synthetic graph {name!r}: write synthetic-<papers>, e.g. synthetic-10k "
+                                  "or synthetic-1M")
     return synthetic_graph(int(m[1]) * {"": 1, "k": 1_000, "m": 1_000_000}[m[2].lower()], seed=seed)

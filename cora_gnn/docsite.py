@@ -1,4 +1,4 @@
-"""What the site build does to this project's pages beyond nbdev's own processing: signatures with short type names, one parameters cell on each executed pipeline page, and tables of an API model's fields.
+"""The site build's steps beyond nbdev's: short type names, one parameters cell per pipeline, API field tables.
 
 Docs: https://cora-gnn.github.io/cora-gnn/docsite.html.md"""
 
@@ -17,7 +17,8 @@ import pandas as pd
 _MODULE = re.compile(r"\b(?:__main__|[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\.(?=[A-Za-z_])")
 
 def short_names(code:str) -> str:
-    "`code` with the module prefix dropped from every dotted name (`cora_gnn.predict.Predictor` -> `Predictor`); quoted text is left alone."
+    """`code` with the module prefix dropped from every dotted name (`cora_gnn.predict.Predictor` -> `Predictor`);
+    quoted text is left alone."""
     parts = re.split(r"""('[^']*'|"[^"]*")""", code)
     return "".join(p if i % 2 else _MODULE.sub("", p) for i, p in enumerate(parts))
 
@@ -25,7 +26,8 @@ def short_names(code:str) -> str:
 _SIGNATURE = re.compile(r"(```python\n)(.*?)(\n```)", re.S)
 
 def clean_signatures(cell):
-    "nbdev processor: short type names in the signatures `show_doc` wrote into `cell`'s outputs (markdown and plain text)."
+    """nbdev processor: short type names in the signatures `show_doc` wrote into `cell`'s outputs (markdown and
+    plain text)."""
     for out in cell.get("outputs", []):
         data = out.get("data", {})
         if "text/markdown" not in data: continue
@@ -40,7 +42,8 @@ def _tags(cell) -> list: return cell.get("metadata", {}).get("tags", [])
 
 # %% ../nbs/27_docsite.ipynb #d0c5100c
 class ParametersOnce:
-    "nbdev processor: on a page papermill executed, the `injected-parameters` cell alone, not the defaults it overrides as well."
+    """nbdev processor: on a page papermill executed, the `injected-parameters` cell alone, not the defaults it
+    overrides as well."""
     def __init__(self, nb): self.injected = any("injected-parameters" in _tags(c) for c in nb.cells)
     def __call__(self, cell):
         if self.injected and "parameters" in _tags(cell): del cell["source"]
@@ -48,5 +51,7 @@ class ParametersOnce:
 # %% ../nbs/27_docsite.ipynb #d0c5100f
 def field_table(model) -> pd.DataFrame:
     "The fields of pydantic `model`: type, whether required, and description (as in the OpenAPI schema)."
-    return pd.DataFrame([dict(field=name, type=short_names(inspect.formatannotation(f.annotation)), required=f.is_required(),
-                              description=f.description or "") for name, f in model.model_fields.items()]).set_index("field")
+    return pd.DataFrame([dict(field=name, type=short_names(inspect.formatannotation(f.annotation)),
+                              required=f.is_required(),
+                              description=f.description or "") for name,
+                              f in model.model_fields.items()]).set_index("field")

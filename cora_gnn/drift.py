@@ -1,4 +1,4 @@
-"""Are the papers the service is asked about still like the ones the model was trained on? Per-paper summary features, Evidently drift reports from the prediction log, simulated traffic and a robustness study (the figures are in `cora_gnn.plots`, the pipeline in `cora_gnn.pipeline`).
+"""Are the papers asked about still like the training ones? Summary features, Evidently reports, robustness study.
 
 Docs: https://cora-gnn.github.io/cora-gnn/drift.html.md"""
 
@@ -40,12 +40,16 @@ def _ood(pr:Predictor, words:list, cites:list, batch:int=4096) -> np.ndarray:
 
 # %% ../nbs/20_drift.ipynb #62b4f0f5a
 def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confidences, ood=None) -> pd.DataFrame:
-    "One row of summary features per paper, from its word ids, cited nodes, and the model's class, confidence and `ood` score (computed if not given)."
+    """One row of summary features per paper, from its word ids, cited nodes, and the model's class, confidence and
+    `ood` score (computed if not given)."""
     proj, n, ys = _projection(pr.data.num_features), len(words), np.asarray(class_ids, dtype=int)
     shares = citation_shares(pr.classes, *citation_pairs(cites), n, len(pr.class_names))
-    means = np.array([proj[list(w)].mean(0) if len(w) else np.zeros(proj.shape[1]) for w in words]).reshape(n, proj.shape[1])
+    means = np.array([proj[list(w)].mean(0) if len(w) else np.zeros(proj.shape[1]) for w in words]).reshape(
+        n, proj.shape[1]
+    )
     df = pd.DataFrame(dict(n_words=[len(w) for w in words], n_cites=[len(c) for c in cites],
-                           **{f"cites_{c}": shares[:, i] for i, c in enumerate(pr.class_names)}, agreement=shares[np.arange(n), ys],
+                           **{f"cites_{c}": shares[:, i] for i, c in enumerate(pr.class_names)},
+                           agreement=shares[np.arange(n), ys],
                            **{f"words_{i}": means[:, i] for i in range(proj.shape[1])}))
     df["ood"] = _ood(pr, words, cites) if ood is None else np.asarray(ood, dtype=float)
     df["confidence"] = np.asarray(confidences, dtype=float)
@@ -56,11 +60,13 @@ def paper_features_frame(pr:Predictor, words:list, cites:list, class_ids, confid
 def reference_frame(pr:Predictor) -> pd.DataFrame:
     "The reference: every node of the training graph, summarised, with the model's own predictions."
     nodes = range(pr.num_nodes)
-    return paper_features_frame(pr, *pr.graph_inputs(nodes), [p["class_id"] for p in pr.nodes], [p["confidence"] for p in pr.nodes], pr.ood)
+    return paper_features_frame(pr, *pr.graph_inputs(nodes), [p["class_id"] for p in pr.nodes],
+                                [p["confidence"] for p in pr.nodes], pr.ood)
 
 # %% ../nbs/20_drift.ipynb #62b4f0f5c
 def log_frame(pr:Predictor, log:pd.DataFrame) -> pd.DataFrame:
-    "Rows of the prediction log, summarised: node predictions from the graph, new papers from their logged words and citations."
+    """Rows of the prediction log, summarised: node predictions from the graph, new papers from their logged words
+    and citations."""
     words, cites = [], []
     node_rows = log.endpoint == "node"
     gw, gc = pr.graph_inputs(log.node_index[node_rows].astype(int).tolist()) if node_rows.any() else ([], [])
@@ -74,10 +80,12 @@ def log_frame(pr:Predictor, log:pd.DataFrame) -> pd.DataFrame:
 MIN_ROWS = 50
 DRIFT_SHARE = 0.5  # Evidently's DataDriftPreset default: the dataset drifts when this share of its columns drift
 
-_P_VALUE_TESTS = {"ks", "chisquare", "z", "t_test", "mannw", "anderson", "fisher_exact", "cramer_von_mises", "g_test", "epps_singleton"}
+_P_VALUE_TESTS = {"ks", "chisquare", "z", "t_test", "mannw", "anderson", "fisher_exact", "cramer_von_mises",
+                  "g_test", "epps_singleton"}
 
 def _column_results(snapshot) -> tuple[dict, int]:
-    "Per-column test, statistic, threshold and verdict of an Evidently drift snapshot, and Evidently's own count of drifted columns."
+    """Per-column test, statistic, threshold and verdict of an Evidently drift snapshot, and Evidently's own count
+    of drifted columns."""
     out, count = {}, None
     for m in snapshot.dict()["metrics"]:
         cfg = m["config"]
@@ -86,13 +94,15 @@ def _column_results(snapshot) -> tuple[dict, int]:
         value, thr, method = float(m["value"]), float(cfg["threshold"]), cfg["method"]
         is_p = "p_value" in method or method in _P_VALUE_TESTS  # p-values drift when small, distances when large
         out[cfg["column"]] = dict(test=method, value=value if np.isfinite(value) else None, threshold=thr,
-                                  drifted=bool(value < thr if is_p else value >= thr))  # NaN (a constant column): not drifted
+                                  # NaN (a constant column): not drifted
+                                  drifted=bool(value < thr if is_p else value >= thr))
     return out, count
 
 # %% ../nbs/20_drift.ipynb #510eb8cfa
 def drift_report(reference:pd.DataFrame, current:pd.DataFrame, out_dir:str|Path|None=None, min_rows:int=MIN_ROWS,
                  window:dict|None=None) -> dict:
-    "Compare `current` with `reference` (frames from `paper_features_frame`); write `report.html` and `summary.json` into `out_dir`."
+    """Compare `current` with `reference` (frames from `paper_features_frame`); write `report.html` and
+    `summary.json` into `out_dir`."""
     summary = dict(created=timestamp(), window=window or {},
                    rows=dict(reference=len(reference), current=len(current)), min_rows=min_rows, threshold=DRIFT_SHARE)
     snapshot = None
@@ -105,21 +115,27 @@ def drift_report(reference:pd.DataFrame, current:pd.DataFrame, out_dir:str|Path|
         num = [c for c in reference.columns if c != "predicted"]
         dd = DataDefinition(numerical_columns=num, categorical_columns=["predicted"])
         with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")  # a column constant on both sides (no citations left, say) makes some tests divide by zero
+            # a column constant on both sides (no citations left, say) makes some tests divide by zero
+            warnings.simplefilter("ignore")
             snapshot = Report([DataDriftPreset(drift_share=DRIFT_SHARE, num_method="ks", cat_method="chisquare")]).run(
-                Dataset.from_pandas(current[reference.columns], data_definition=dd), Dataset.from_pandas(reference, data_definition=dd))
+                Dataset.from_pandas(current[reference.columns], data_definition=dd),
+                Dataset.from_pandas(reference, data_definition=dd))
         cols, count = _column_results(snapshot)
         if count is not None and count != sum(c["drifted"] for c in cols.values()):
-            raise RuntimeError(f"reading Evidently's results went wrong: it counts {count} drifted columns, the per-column verdicts {sum(c['drifted'] for c in cols.values())}")
+            raise RuntimeError(f"reading Evidently's results went wrong: it counts {count} drifted columns, the "
+                               f"per-column verdicts {sum(c['drifted'] for c in cols.values())}")
         share = sum(c["drifted"] for c in cols.values()) / len(cols)
         drifted = [k for k, v in cols.items() if v["drifted"]]
         summary.update(enough_rows=True, dataset_drift=share >= DRIFT_SHARE, drift_share=share, columns=cols,
-                       message=f"{len(drifted)} of {len(cols)} features drifted" + (f": {', '.join(drifted)}" if drifted else ""))
+                       message=f"{len(drifted)} of {len(cols)} features drifted"
+                                + (f": {', '.join(drifted)}" if drifted else ""))
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         if snapshot is not None: atomic_write(out/"report.html", lambda p: snapshot.save_html(str(p)))
-        else: atomic_write(out/"report.html", lambda p: p.write_text(f"<html><body><h1>Drift report</h1><p>{html.escape(summary['message'])}</p></body></html>"))
+        else:
+            atomic_write(out/"report.html", lambda p: p.write_text("<html><body><h1>Drift "
+                    f"report</h1><p>{html.escape(summary['message'])}</p></body></html>"))
         write_json(out/"summary.json", summary)
     return summary
 
@@ -131,25 +147,30 @@ def summary_table(summary:dict) -> pd.DataFrame:
 
 # %% ../nbs/20_drift.ipynb #f388380e
 def window_accuracy(log:pd.DataFrame, p_correct, labelled:pd.DataFrame|None=None) -> dict:
-    "The accuracy of the log rows `log`: `estimated` without labels (the mean of their `p_correct`), `realised` on those `labelled` by feedback."
+    """The accuracy of the log rows `log`: `estimated` without labels (the mean of their `p_correct`), `realised` on
+    those `labelled` by feedback."""
     lab = labelled[labelled.id.isin(log.id)] if labelled is not None and len(log) else []
     return dict(predictions=len(log), estimated=round(float(np.mean(p_correct)), 4) if len(log) else None,
                 labelled=len(lab), realised=round(float(lab.correct.mean()), 4) if len(lab) else None)
 
 # %% ../nbs/20_drift.ipynb #c8933efa
 def log_frames(pr:Predictor, log_db:str|Path, last:int|None=1000, since:float|None=None, until:float|None=None):
-    "The reference frame, the summarised log rows (the `last` ones with `since <= ts < until`), and that window with its `accuracy`."
+    """The reference frame, the summarised log rows (the `last` ones with `since <= ts < until`), and that window
+    with its `accuracy`."""
     log, reference = read_log(log_db, last=last, since=since, until=until), reference_frame(pr)
     first = float(log.ts.min()) if len(log) else None
     labelled = read_feedback(log_db, since=first) if len(log) else None
     current = log_frame(pr, log) if len(log) else reference.iloc[:0]
     p_correct = correct_proba(current.confidence, current.agreement, pr.estimator)
-    window = dict(log_db=str(log_db), last=last, since=since, until=until, first_ts=first, last_ts=float(log.ts.max()) if len(log) else None,
-                  accuracy=window_accuracy(log, p_correct, labelled), ood=round(float(log.ood.mean()), 4) if len(log) and log.ood.notna().any() else None)
+    window = dict(log_db=str(log_db), last=last, since=since, until=until, first_ts=first,
+                  last_ts=float(log.ts.max()) if len(log) else None,
+                  accuracy=window_accuracy(log, p_correct, labelled),
+                  ood=round(float(log.ood.mean()), 4) if len(log) and log.ood.notna().any() else None)
     return reference, current, window
 
 # %% ../nbs/20_drift.ipynb #c8933efaa
-def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000, since:float|None=None, until:float|None=None,
+def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000, since:float|None=None,
+            until:float|None=None,
             min_rows:int=MIN_ROWS) -> dict:
     "Drift of the prediction log's recent rows against `pr`'s training graph; writes the report into `out_dir`."
     reference, current, window = log_frames(pr, log_db, last, since, until)
@@ -157,30 +178,37 @@ def monitor(pr:Predictor, log_db:str|Path, out_dir:str|Path, last:int|None=1000,
 
 # %% ../nbs/20_drift.ipynb #c8933efab
 def monitor_checkpoint(checkpoint:str|Path, log_db:str|Path, out_dir:str|Path, **window) -> dict:
-    "`monitor` for the model at `checkpoint`, loaded here: a drift job's process is sent a path, not the model and its graph."
+    """`monitor` for the model at `checkpoint`, loaded here: a drift job's process is sent a path, not the model and
+    its graph."""
     return monitor(Predictor.from_checkpoint(checkpoint), log_db, out_dir, **window)
 
 # %% ../nbs/20_drift.ipynb #279d4aa1
 PERTURBATIONS = ("words_removed", "words_added", "cites_removed", "cites_rewired", "class_shift")
 
-def perturb(pr:Predictor, words:list, cites:list, kind:str|None, severity:float, rng:np.random.Generator) -> tuple[list, list]:
+def perturb(pr:Predictor, words:list, cites:list, kind:str|None, severity:float,
+            rng:np.random.Generator) -> tuple[list, list]:
     "A paper's `words` and `cites` after perturbation `kind` at `severity` (0: none, 1: strongest)."
-    if kind not in (None, "class_shift", *PERTURBATIONS): raise UsageError(f"unknown perturbation {kind!r}: choose from {', '.join(PERTURBATIONS)}")
+    if kind not in (None, "class_shift", *PERTURBATIONS):
+        raise UsageError(f"unknown perturbation {kind!r}: choose from {', '.join(PERTURBATIONS)}")
     if not 0 <= severity <= 1: raise UsageError(f"severity must be between 0 and 1, not {severity}")
     n, F = pr.num_nodes, pr.data.num_features
     if kind == "words_removed":
         keep = [w for w in words if rng.random() >= severity]
         words = keep or [words[rng.integers(len(words))]] if words else words
     elif kind == "words_added":
-        new = set(rng.choice(F, size=min(F, int(round(2 * severity * len(words)))), replace=False).tolist()) - set(words)
+        new = set(rng.choice(F, size=min(F, int(round(2 * severity * len(words)))),
+                             replace=False).tolist()) - set(words)
         words = sorted(set(words) | new)
     elif kind == "cites_removed": cites = [c for c in cites if rng.random() >= severity]
-    elif kind == "cites_rewired": cites = sorted({int(rng.integers(n)) if rng.random() < severity else c for c in cites})
+    elif kind == "cites_rewired":
+        cites = sorted({int(rng.integers(n)) if rng.random() < severity else c for c in cites})
     return words, cites
 
 # %% ../nbs/20_drift.ipynb #279d4aa1a
-def stream(pr:Predictor, n:int, kind:str|None=None, severity:float=0.0, seed:int=0, classes:int=2) -> tuple[list, list, list]:
-    "`n` test nodes as perturbed new papers: (words, cites, true labels). `class_shift` draws a share `severity` from `classes` classes."
+def stream(pr:Predictor, n:int, kind:str|None=None, severity:float=0.0, seed:int=0,
+           classes:int=2) -> tuple[list, list, list]:
+    """`n` test nodes as perturbed new papers: (words, cites, true labels). `class_shift` draws a share `severity`
+    from `classes` classes."""
     rng = np.random.default_rng(seed)
     test = pr.data.test_mask.nonzero().view(-1).numpy()
     nodes = rng.choice(test, size=n)
@@ -206,32 +234,41 @@ def simulate(pr:Predictor, log:PredictionLog, n:int=500, kind:str|None=None, sev
 
 # %% ../nbs/20_drift.ipynb #bc76d394
 def auroc(negatives, positives) -> float:
-    "The area under the ROC curve of telling `positives` from `negatives` by their scores: the chance a random positive scores higher (ties count half)."
+    """The area under the ROC curve of telling `positives` from `negatives` by their scores: the chance a random
+    positive scores higher (ties count half)."""
     r = pd.Series(np.r_[negatives, positives]).rank().to_numpy()[len(negatives):]
     return float((r.sum() - len(positives) * (len(positives) + 1) / 2) / (len(negatives) * len(positives)))
 
 # %% ../nbs/20_drift.ipynb #243c0b5f
 def robustness(pr:Predictor, kinds=PERTURBATIONS, severities=(0.0, 0.25, 0.5, 0.75, 1.0), n:int=500, seed:int=0,
                progress:bool=False) -> pd.DataFrame:
-    "Per perturbed stream (kind, severity): accuracy, its label-free estimate, the OOD score's mean and AUROC against an unperturbed stream, the drift verdict."
+    """Per perturbed stream (kind, severity): accuracy, its label-free estimate, the OOD score's mean and AUROC
+    against an unperturbed stream, the drift verdict."""
     from tqdm.auto import tqdm
     ref, rows = reference_frame(pr), []
-    clean = [pr.predict_paper(words=w, cites=c)["ood"] for w, c in zip(*stream(pr, n, None, 0.0, seed + 1)[:2])]  # other test nodes, as they are
+    # other test nodes, as they are
+    clean = [pr.predict_paper(words=w, cites=c)["ood"] for w, c in zip(*stream(pr, n, None, 0.0, seed + 1)[:2])]
     for kind in tqdm([(k, s) for k in kinds for s in severities], disable=not progress, desc="robustness"):
         kind, sev = kind
         words, cites, y = stream(pr, n, kind, sev, seed)
         preds = [pr.predict_paper(words=w, cites=c) for w, c in zip(words, cites)]
         ood = [p["ood"] for p in preds]
-        s = drift_report(ref, paper_features_frame(pr, words, cites, [p["class_id"] for p in preds], [p["confidence"] for p in preds], ood))
-        rows.append(dict(kind=kind, severity=sev, accuracy=float(np.mean([p["class_id"] == t for p, t in zip(preds, y)])),
-                         estimated=float(np.mean([p["p_correct"] for p in preds])), ood=float(np.mean(ood)), ood_auroc=auroc(clean, ood),
-                         drift_share=s["drift_share"], dataset_drift=s["dataset_drift"], n_drifted=sum(v["drifted"] for v in s["columns"].values()),
+        s = drift_report(ref, paper_features_frame(pr, words, cites, [p["class_id"] for p in preds],
+                                                   [p["confidence"] for p in preds], ood))
+        accuracy = float(np.mean([p["class_id"] == t for p, t in zip(preds, y)]))
+        rows.append(dict(kind=kind, severity=sev, accuracy=accuracy,
+                         estimated=float(np.mean([p["p_correct"] for p in preds])), ood=float(np.mean(ood)),
+                         ood_auroc=auroc(clean, ood),
+                         drift_share=s["drift_share"], dataset_drift=s["dataset_drift"],
+                         n_drifted=sum(v["drifted"] for v in s["columns"].values()),
                          drifted=", ".join(k for k, v in s["columns"].items() if v["drifted"])))
     return pd.DataFrame(rows)
 
 # %% ../nbs/20_drift.ipynb #0346824f
 def estimate_errors(rob:pd.DataFrame, tolerance:float=0.03) -> pd.DataFrame:
-    "Per perturbation in a `robustness` table: the mean and worst absolute error of the label-free estimate, and its streams within `tolerance`."
+    """Per perturbation in a `robustness` table: the mean and worst absolute error of the label-free estimate, and
+    its streams within `tolerance`."""
     err = (rob.estimated - rob.accuracy).abs()
     g = rob.assign(abs_error=err, within=err <= tolerance).groupby("kind", sort=False)
-    return pd.DataFrame(dict(mae=g.abs_error.mean(), worst=g.abs_error.max(), within=g.within.sum().astype(int), streams=g.size())).reset_index()
+    return pd.DataFrame(dict(mae=g.abs_error.mean(), worst=g.abs_error.max(), within=g.within.sum().astype(int),
+                             streams=g.size())).reset_index()

@@ -1,4 +1,4 @@
-"""The project's exceptions: whose move it is (the caller's or the machine's), with the command line's exit status and the service's HTTP status declared once, on each class.
+"""The project's exceptions, each with its command-line exit status and its HTTP status, declared once.
 
 Docs: https://cora-gnn.github.io/cora-gnn/errors.html.md"""
 
@@ -19,5 +19,6 @@ class UsageError(CoraGnnError, ValueError):
 
 # %% ../nbs/00_errors.ipynb #48fbfb7b
 class ResourceError(CoraGnnError, RuntimeError):
-    "A problem of the environment: missing data, an unreadable checkpoint, an unwritable log. The message says what to fix."
+    """A problem of the environment: missing data, an unreadable checkpoint, an unwritable log. The message says
+    what to fix."""
     exit_code, status = 1, 503

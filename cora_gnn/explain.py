@@ -1,4 +1,4 @@
-"""Why a paper got its class: the words and the papers around it that pushed it there, the path from each paper to it, and how much the prediction falls without them.
+"""Why a paper got its class: the words and papers that pushed it there, and how much it falls without them.
 
 Docs: https://cora-gnn.github.io/cora-gnn/explain.html.md"""
 
@@ -30,13 +30,16 @@ def check_request(method:str, steps:int, top:int):
     if not 1 <= top <= MAX_TOP: raise InputError(f"top must be between 1 and {MAX_TOP}, not {top}")
 
 # %% ../nbs/17_explain.ipynb #13e00008
-def attributions(model:nn.Module, g:Neighbourhood, class_id:int, method:str="saliency", steps:int=32, budget:int=2**24) -> torch.Tensor:
-    "Each input feature's share of the log-probability of `class_id` at `g.target`: gradient x input, or integrated gradients from zero."
+def attributions(model:nn.Module, g:Neighbourhood, class_id:int, method:str="saliency", steps:int=32,
+                 budget:int=2**24) -> torch.Tensor:
+    """Each input feature's share of the log-probability of `class_id` at `g.target`: gradient x input, or
+    integrated gradients from zero."""
     check_request(method, steps, 1)
     n, f = g.x.shape
     alphas = torch.ones(1) if method == "saliency" else (torch.arange(steps) + 0.5) / steps
     grad = torch.zeros_like(g.x)
-    for chunk in alphas.split(max(1, budget // (n * f))):  # copies of the neighbourhood per pass, within `budget` floats
+    # copies of the neighbourhood per pass, within `budget` floats
+    for chunk in alphas.split(max(1, budget // (n * f))):
         k = len(chunk)
         xs = (chunk.view(-1, 1, 1) * g.x).reshape(k * n, f).requires_grad_()
         edges = torch.cat([g.edge_index + i * n for i in range(k)], 1)
@@ -46,7 +49,8 @@ def attributions(model:nn.Module, g:Neighbourhood, class_id:int, method:str="sal
 
 # %% ../nbs/17_explain.ipynb #13e0000c
 def hops_to(edge_index:torch.Tensor, n:int, target:int) -> tuple[torch.Tensor, torch.Tensor]:
-    "For each of `n` rows: its number of hops to `target` along the edges (-1: it never reaches it), and the next row on a shortest path."
+    """For each of `n` rows: its number of hops to `target` along the edges (-1: it never reaches it), and the next
+    row on a shortest path."""
     dist, nxt, (s, t) = torch.full((n,), -1), torch.full((n,), -1), edge_index
     dist[target] = d = 0
     while (step := (dist[t] == d) & (dist[s] < 0)).any():  # edges from unvisited rows into the rows d hops away
@@ -56,7 +60,8 @@ def hops_to(edge_index:torch.Tensor, n:int, target:int) -> tuple[torch.Tensor, t
 
 # %% ../nbs/17_explain.ipynb #13e0000f
 def without(model:nn.Module, g:Neighbourhood, class_id:int, words=(), rows=(), temperature:float=1.0) -> float:
-    "The probability of `class_id` at `g.target` (logits over `temperature`) with `words` removed from it and the papers at `rows` cut off."
+    """The probability of `class_id` at `g.target` (logits over `temperature`) with `words` removed from it and the
+    papers at `rows` cut off."""
     x, rows = g.x.clone(), torch.as_tensor(list(rows), dtype=torch.long)
     x[g.target, list(words)] = 0
     keep = ~(torch.isin(g.edge_index[0], rows) | torch.isin(g.edge_index[1], rows))
@@ -65,7 +70,8 @@ def without(model:nn.Module, g:Neighbourhood, class_id:int, words=(), rows=(), t
 # %% ../nbs/17_explain.ipynb #13e00012
 @dataclass
 class Explanation:
-    "Why a node or a new paper got its class: top words and papers by attribution, and the prediction's fall without them."
+    """Why a node or a new paper got its class: top words and papers by attribution, and the prediction's fall
+    without them."""
     index: int|None    # the node explained; None for a new paper
     class_id: int
     class_name: str
@@ -78,49 +84,63 @@ class Explanation:
     def to_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/17_explain.ipynb #13e00013
-def _papers(pr:Predictor, g:Neighbourhood, rows:list[int], score:torch.Tensor, dist:torch.Tensor, nxt:torch.Tensor) -> list[dict]:
-    "The papers at `rows` of `g`, with their class, `score`, distance `dist` and path (along `nxt`) to the explained paper."
+def _papers(pr:Predictor, g:Neighbourhood, rows:list[int], score:torch.Tensor, dist:torch.Tensor,
+            nxt:torch.Tensor) -> list[dict]:
+    """The papers at `rows` of `g`, with their class, `score`, distance `dist` and path (along `nxt`) to the
+    explained paper."""
     def path(r):
         out = [r]
         while out[-1] != g.target: out.append(int(nxt[out[-1]]))
         return [None if g.nodes[q] < 0 else int(g.nodes[q]) for q in out]
-    def paper(r): return dict(index=(i := int(g.nodes[r])), class_id=pr.nodes[i]["class_id"], class_name=pr.nodes[i]["class_name"],
+    def paper(r): return dict(index=(i := int(g.nodes[r])), class_id=pr.nodes[i]["class_id"],
+                              class_name=pr.nodes[i]["class_name"],
                               attribution=score[r].item(), hops=int(dist[r]), path=path(r))
     return [paper(r) for r in rows]
 
 # %% ../nbs/17_explain.ipynb #13e00014
-def _fidelity(pr:Predictor, g:Neighbourhood, c:int, p0:float, top_w:list[int], top_r:list[int], dist:torch.Tensor, seed:int=0) -> dict:
-    "The fall in the prediction without the words `top_w` and the papers at rows `top_r`, and without as many random ones."
+def _fidelity(pr:Predictor, g:Neighbourhood, c:int, p0:float, top_w:list[int], top_r:list[int], dist:torch.Tensor,
+              seed:int=0) -> dict:
+    """The fall in the prediction without the words `top_w` and the papers at rows `top_r`, and without as many
+    random ones."""
     rng, present = random.Random(seed), (g.x[g.target] > 0).nonzero().view(-1).tolist()
     p1 = without(pr.model, g, c, top_w, top_r, pr.temperature)
-    p2 = without(pr.model, g, c, rng.sample(present, len(top_w)), rng.sample((dist > 0).nonzero().view(-1).tolist(), len(top_r)), pr.temperature)
-    return dict(words_removed=len(top_w), papers_removed=len(top_r), confidence_without=p1, drop=p0 - p1, random_drop=p0 - p2)
+    p2 = without(pr.model, g, c, rng.sample(present, len(top_w)),
+                 rng.sample((dist > 0).nonzero().view(-1).tolist(), len(top_r)), pr.temperature)
+    return dict(words_removed=len(top_w), papers_removed=len(top_r), confidence_without=p1, drop=p0 - p1,
+                random_drop=p0 - p2)
 
 # %% ../nbs/17_explain.ipynb #13e00016
-def describe(pr:Predictor, g:Neighbourhood, a:torch.Tensor, method:str, top:int=10, remove:int=3, started:float|None=None,
+def describe(pr:Predictor, g:Neighbourhood, a:torch.Tensor, method:str, top:int=10, remove:int=3,
+             started:float|None=None,
              p:torch.Tensor|None=None) -> Explanation:
-    "The `Explanation` of the prediction `p` (calibrated probabilities, computed if not given) at `g.target` given attributions `a` (one per feature of `g.x`, from any method)."
+    """The `Explanation` of the prediction `p` (calibrated probabilities, computed if not given) at `g.target` given
+    attributions `a` (one per feature of `g.x`, from any method)."""
     if p is None:
         with torch.no_grad(): p = (pr.model(g.x, g.edge_index)[g.target] / pr.temperature).softmax(-1)
     c = int(p.argmax())
     ids = (g.x[g.target] > 0).nonzero().view(-1)
-    words = [dict(word=int(ids[i]), attribution=a[g.target, ids[i]].item()) for i in a[g.target, ids].argsort(descending=True)[:top]]
+    order = a[g.target, ids].argsort(descending=True)[:top]
+    words = [dict(word=int(ids[i]), attribution=a[g.target, ids[i]].item()) for i in order]
     dist, nxt = hops_to(g.edge_index, len(g.x), g.target)
     score = a.sum(1)
     rows = torch.where(dist > 0, score, -torch.inf).argsort(descending=True)[:min(top, int((dist > 0).sum()))].tolist()
     papers = _papers(pr, g, rows, score, dist, nxt)
-    with torch.no_grad(): fid = _fidelity(pr, g, c, float(p[c]), [w["word"] for w in words[:remove]], rows[:remove], dist)
+    with torch.no_grad():
+        fid = _fidelity(pr, g, c, float(p[c]), [w["word"] for w in words[:remove]], rows[:remove], dist)
     index = int(g.nodes[g.target]) if g.nodes[g.target] >= 0 else None
-    return Explanation(index, c, pr.class_names[c], float(p[c]), method, words, papers, fid, time.perf_counter() - (started or time.perf_counter()))
+    return Explanation(index, c, pr.class_names[c], float(p[c]), method, words, papers, fid,
+                       time.perf_counter() - (started or time.perf_counter()))
 
 # %% ../nbs/17_explain.ipynb #13e00016a
 def explain(pr:Predictor, index:int|None=None, words=None, features=None, cites=(), method:str="saliency", steps:int=32,
             top:int=10, remove:int=3) -> Explanation:
-    "Explain the prediction for graph node `index`, or for a new paper: its `top` words and papers by attribution, and fidelity."
+    """Explain the prediction for graph node `index`, or for a new paper: its `top` words and papers by attribution,
+    and fidelity."""
     check_request(method, steps, top)
     t0 = time.perf_counter()
     g = pr.neighbourhood(index, words, features, cites)
-    with torch.no_grad(): p = (pr.model(g.x, g.edge_index)[g.target] / pr.temperature).softmax(-1)  # the served, calibrated probabilities
+    with torch.no_grad():
+        p = (pr.model(g.x, g.edge_index)[g.target] / pr.temperature).softmax(-1)  # the served, calibrated probabilities
     with torch.enable_grad(): a = attributions(pr.model, g, int(p.argmax()), method, steps)
     return describe(pr, g, a, method, top, remove, t0, p)
 
@@ -129,4 +149,6 @@ def tables(e:Explanation) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The explanation's top words and top papers as two tables (paths written `a > b > c`, `new` for a new paper)."
     papers = pd.DataFrame(e.papers, columns=["index", "class_name", "attribution", "hops", "path"])
     papers["path"] = papers.path.map(lambda p: " > ".join("new" if n is None else str(n) for n in p))
-    return pd.DataFrame(e.words, columns=["word", "attribution"]), papers.rename(columns={"index": "paper", "class_name": "predicted class"})
+    return pd.DataFrame(e.words, columns=["word", "attribution"]), papers.rename(
+        columns={"index": "paper", "class_name": "predicted class"}
+    )

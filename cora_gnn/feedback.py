@@ -1,4 +1,4 @@
-"""The true classes people send back for logged predictions: recorded once each in the prediction log, and read back beside what was predicted, for the accuracy the service actually had.
+"""True classes sent back for logged predictions: recorded once each, and read beside what was predicted.
 
 Docs: https://cora-gnn.github.io/cora-gnn/feedback.html.md"""
 
@@ -31,26 +31,33 @@ class ConflictingLabel(FeedbackError):
 
 # %% ../nbs/19_feedback.ipynb #9ea58ad5
 def record_feedback(target, request_id:str, item:int, class_id:int, ts:float|None=None) -> dict:
-    "Record `class_id` as the true class of prediction `item` of request `request_id` in the log `target`; `created` is False for a repeat."
+    """Record `class_id` as the true class of prediction `item` of request `request_id` in the log `target`;
+    `created` is False for a repeat."""
     require_log(target)
     try:
         with session(target, write=True) as run:
             preds, _ = run("SELECT class_id FROM predictions WHERE request_id = ? ORDER BY id", (request_id,))
             if not preds: raise UnknownPrediction(f"no prediction with request id {request_id!r} in the log")
             if not 0 <= item < len(preds):
-                raise UnknownPrediction(f"request {request_id!r} made {len(preds)} prediction(s): item must be 0..{len(preds) - 1}, not {item}")
+                raise UnknownPrediction(f"request {request_id!r} made {len(preds)} prediction(s): item must be "
+                                        f"0..{len(preds) - 1}, not {item}")
             new, _ = run(INSERT["feedback"] + " ON CONFLICT (request_id, item) DO NOTHING RETURNING id",
                          (time.time() if ts is None else ts, request_id, item, class_id))
             (label,), _ = run("SELECT class_id FROM feedback WHERE request_id = ? AND item = ?", (request_id, item))
     except FeedbackError: raise
-    except Exception as e: raise PredictionLogError(f"cannot record feedback in the prediction log {redact(target)}: {e}") from e
-    if label[0] != class_id: raise ConflictingLabel(f"prediction {item} of request {request_id!r} is already labelled {label[0]}, not {class_id}")
+    except Exception as e:
+        raise PredictionLogError(f"cannot record feedback in the prediction log {redact(target)}: {e}") from e
+    if label[0] != class_id:
+        raise ConflictingLabel(f"prediction {item} of request {request_id!r} is already labelled {label[0]}, not "
+                               f"{class_id}")
     predicted = preds[item][0]
-    return dict(request_id=request_id, item=item, class_id=class_id, predicted=predicted, correct=predicted == class_id, created=bool(new))
+    return dict(request_id=request_id, item=item, class_id=class_id, predicted=predicted,
+                correct=predicted == class_id, created=bool(new))
 
 # %% ../nbs/19_feedback.ipynb #e7ee23c7
 _LABELLED = """
-SELECT p.id, p.ts, p.request_id, f.item, p.endpoint, p.node_index, p.class_id AS predicted, p.confidence, f.class_id AS label, f.ts AS labelled_at
+SELECT p.id, p.ts, p.request_id, f.item, p.endpoint, p.node_index, p.class_id AS predicted, p.confidence,
+       f.class_id AS label, f.ts AS labelled_at
 FROM feedback f JOIN (SELECT id, ts, request_id, endpoint, node_index, class_id, confidence,
                              ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY id) - 1 AS item
                       FROM predictions WHERE request_id IN (SELECT request_id FROM feedback)) p
@@ -58,6 +65,7 @@ FROM feedback f JOIN (SELECT id, ts, request_id, endpoint, node_index, class_id,
 WHERE p.ts >= ? AND p.ts < ? ORDER BY p.id"""
 
 def read_feedback(target, since:float|None=None, until:float|None=None) -> pd.DataFrame:
-    "The labelled predictions made with `since <= ts < until`: each prediction's row `id`, class, confidence, true `label` and `correct`."
+    """The labelled predictions made with `since <= ts < until`: each prediction's row `id`, class, confidence, true
+    `label` and `correct`."""
     df = read_window(target, _LABELLED, since, until)
     return df.assign(correct=df.predicted == df.label)

@@ -21,7 +21,8 @@ def sha256(path:str|Path) -> str:
 
 # %% ../nbs/02_files.ipynb #f11e0009
 def atomic_write(path:str|Path, write) -> Path:
-    "Call `write(tmp_path)` on a temporary file unique to this call, then move it to `path`; a crash never leaves a half-written file."
+    """Call `write(tmp_path)` on a temporary file unique to this call, then move it to `path`; a crash never leaves
+    a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -1,4 +1,4 @@
-"""Every hyperparameter of every model, declared once: its type, its valid values, what it does, the models that take it and where a sweep searches it; `TrainConfig`, the `train` command's options, the train pipeline's parameters and the sweep's search space all come from this table.
+"""Every hyperparameter declared once; `TrainConfig`, CLI options, pipeline parameters and sweeps derive from it.
 
 Docs: https://cora-gnn.github.io/cora-gnn/hparams.html.md"""
 
@@ -56,19 +56,23 @@ def _fanouts_ok(fo) -> bool:
 HPARAMS: dict[str, HParam] = {h.name: h for h in [
     HParam("lr", float, lambda v: 0 < v < math.inf, "positive", "learning rate", sweep=uniform(1e-3, 5e-2, log=True)),
     HParam("weight_decay", float, _nonneg, "non-negative", "L2 weight decay", sweep=uniform(1e-5, 1e-2, log=True)),
-    HParam("dropout", float, _unit, UNIT, "dropout rate (on the input features, and between layers)", sweep=uniform(0.1, 0.8)),
+    HParam("dropout", float, _unit, UNIT, "dropout rate (on the input features, and between layers)",
+           sweep=uniform(0.1, 0.8)),
     HParam("hidden", int, _pos_int, INT, "hidden units (per head for GAT)",
            sweep=choice(16, 32, 64, 128, per_model={"gat": (8, 16, 32, 64)})),
     HParam("heads", int, _pos_int, INT, "attention heads", sweep=choice(4, 8)),
     HParam("K", int, _pos_int, INT, "propagation steps", small=3,
-           sweep=lambda t, n, m: t.suggest_int(n, 1, 3) if m == "sgc" else choice(5, 10, 20, per_model={"grand": (2, 4, 8)})(t, n, m)),
-    HParam("alpha", float, lambda v: 0 <= v <= 1, "in [0, 1]", "teleport / initial-residual strength", sweep=uniform(0.05, 0.3)),
+           sweep=lambda t, n,
+           m: t.suggest_int(n, 1, 3) if m == "sgc" else choice(5, 10, 20, per_model={"grand": (2, 4, 8)})(t, n, m)),
+    HParam("alpha", float, lambda v: 0 <= v <= 1, "in [0, 1]", "teleport / initial-residual strength",
+           sweep=uniform(0.05, 0.3)),
     HParam("edge_dropout", float, _unit, UNIT, "dropout on the propagation matrix", sweep=uniform(0.0, 0.7)),
     HParam("layers", int, _pos_int, INT, "depth", small=4, sweep=choice(4, 8, 16, 32)),
     HParam("theta", float, lambda v: v > 0, "positive", "identity-mapping strength", sweep=uniform(0.3, 1.5)),
     HParam("dropnode", float, _unit, UNIT, "share of nodes dropped in each copy", sweep=uniform(0.2, 0.7)),
     HParam("hidden_dropout", float, _unit, UNIT, "dropout before the output layer", sweep=uniform(0.1, 0.8)),
-    HParam("temperature", float, lambda v: 0 < v <= 1, "in (0, 1]", "sharpening of the copies' mean prediction", sweep=uniform(0.1, 0.7)),
+    HParam("temperature", float, lambda v: 0 < v <= 1, "in (0, 1]", "sharpening of the copies' mean prediction",
+           sweep=uniform(0.1, 0.7)),
     HParam("consistency", float, _nonneg, "non-negative", "weight of the consistency loss", sweep=uniform(0.3, 1.5)),
     HParam("samples", int, _pos_int, INT, "perturbed copies per step", small=2),
     HParam("dense_weight_decay", float, _nonneg, "non-negative", "weight decay of the two dense layers"),
@@ -77,7 +81,8 @@ HPARAMS: dict[str, HParam] = {h.name: h for h in [
            "early stopping: epochs without a better validation score (0: off)"),
     HParam("select", str, lambda v: v in ("val_acc", "val_loss"), "val_acc or val_loss",
            "the epoch kept: highest val_acc (ties: lower loss), or lowest val_loss"),
-    HParam("batch_size", int, _pos_int, "a positive integer (or None: full-batch)", "seed nodes per mini-batch [default: full-batch]"),
+    HParam("batch_size", int, _pos_int, "a positive integer (or None: full-batch)",
+           "seed nodes per mini-batch [default: full-batch]"),
     HParam("fanouts", tuple, _fanouts_ok, "a non-empty list of positive integers (or -1: all neighbours)",
            "neighbours sampled per hop in mini-batches, e.g. 25,10 (-1: all) [default: 25,10]"),
 ]}
@@ -94,9 +99,11 @@ def models_taking(name:str) -> list[str]:
 
 # %% ../nbs/06_hparams.ipynb #b5681307
 def hparams_table():
-    "The table as a DataFrame: name, type, valid values, what it does, the models that take it, whether a sweep searches it."
+    """The table as a DataFrame: name, type, valid values, what it does, the models that take it, whether a sweep
+    searches it."""
     import pandas as pd
-    return pd.DataFrame([dict(name=h.name, type=h.type.__name__, valid=h.what, help=h.help, models=", ".join(models_taking(h.name)),
+    return pd.DataFrame([dict(name=h.name, type=h.type.__name__, valid=h.what, help=h.help,
+                              models=", ".join(models_taking(h.name)),
                               swept=h.sweep is not None) for h in HPARAMS.values()]).set_index("name")
 
 # %% ../nbs/06_hparams.ipynb #76962a2e
@@ -110,11 +117,14 @@ def check_value(h:HParam, v):
 
 # %% ../nbs/06_hparams.ipynb #9dd5e643
 class _Checked:
-    "What `TrainConfig` does besides holding its fields: check them, fill the defaults, give the architecture arguments."
+    """What `TrainConfig` does besides holding its fields: check them, fill the defaults, give the architecture
+    arguments."""
     def __post_init__(self):
         spec = model_spec(self.model)
         extra = [n for n in HPARAMS if n in arch_names() and getattr(self, n) is not None and n not in spec.arch_args]
-        if extra: raise UsageError(f"{', '.join(extra)} not used by model {self.model!r} (it takes {', '.join(spec.arch_args)})")
+        if extra:
+            raise UsageError(f"{', '.join(extra)} not used by model {self.model!r} (it takes "
+                             f"{', '.join(spec.arch_args)})")
         for h in HPARAMS.values(): check_value(h, getattr(self, h.name))
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise UsageError(f"seed must be a non-negative integer, got {self.seed!r}")
@@ -123,9 +133,12 @@ class _Checked:
             object.__setattr__(self, "fanouts", tuple(self.fanouts))  # a checkpoint's JSON gives a list
 
     def resolve(self, dataset:str|None=None):
-        "A copy with every unset field filled from the model's defaults (with its paper's settings for `dataset`, if any)."
+        """A copy with every unset field filled from the model's defaults (with its paper's settings for `dataset`,
+        if any)."""
         d = model_spec(self.model).defaults_for(dataset)
-        return replace(self, **{f.name: d[f.name] for f in fields(self) if getattr(self, f.name) is None and f.name in d})
+        return replace(
+            self, **{f.name: d[f.name] for f in fields(self) if getattr(self, f.name) is None and f.name in d}
+        )
 
     def arch(self) -> dict:
         "The architecture arguments to build the model with."
@@ -136,12 +149,14 @@ TrainConfig = make_dataclass("TrainConfig", [
     ("model", str, field(default="gcn")),
     *((h.name, h.type|None, field(default=None, metadata={"help": h.help})) for h in HPARAMS.values()),
     ("seed", int, field(default=0)), ("device", str, field(default="auto"))], bases=(_Checked,), frozen=True,
-    namespace={"__module__": __name__, "__doc__": "Everything that defines a training run: the model, each hyperparameter of "
+    namespace={"__module__": __name__, "__doc__": "Everything that defines a training run: the model, each "
+                                                  "hyperparameter of "
                "`HPARAMS` (None: the model's default), the seed and the device."})
 
 # %% ../nbs/06_hparams.ipynb #6fdc0e35
 def search_space(trial, model:str) -> dict:
-    "The hyperparameters of `model` that `trial` (an Optuna trial) suggests: each of the table's swept ones that `model` takes."
+    """The hyperparameters of `model` that `trial` (an Optuna trial) suggests: each of the table's swept ones that
+    `model` takes."""
     return {n: h.suggest(trial, model) for n, h in HPARAMS.items() if h.sweep is not None and model in models_taking(n)}
 
 # %% ../nbs/06_hparams.ipynb #a372a7eb

@@ -1,4 +1,4 @@
-"""Work that costs more than a request (a drift report) run in the background: one at a time per host, in a separate low-priority process, each job a JSON record any worker can read.
+"""Work costlier than a request, run in the background: one at a time per host, low priority, a JSON record each.
 
 Docs: https://cora-gnn.github.io/cora-gnn/jobs.html.md"""
 
@@ -52,8 +52,10 @@ class JobStore:
         if current: atomic_write(self.folder/"current", lambda p: p.write_text(job.id))
 
     def get(self, job_id:str, running:str|None=None) -> Job:
-        "The job `job_id` as its record says; `lost` if it says running but nobody holds the lock (unless it is ours, `running`)."
-        if not re.fullmatch(r"[0-9a-f]{16}", job_id): raise JobNotFound(f"no job {job_id!r}: a job id is 16 hex digits, as starting it answered")
+        """The job `job_id` as its record says; `lost` if it says running but nobody holds the lock (unless it is
+        ours, `running`)."""
+        if not re.fullmatch(r"[0-9a-f]{16}", job_id):
+            raise JobNotFound(f"no job {job_id!r}: a job id is 16 hex digits, as starting it answered")
         try: job = Job(**json.loads((self.folder/f"{job_id}.json").read_text()))
         except FileNotFoundError: raise JobNotFound(f"no job {job_id} in {self.folder}") from None
         if job.state == "running" and job_id != running and (fd := try_lock(self.folder/".lock")) is not None:
@@ -71,7 +73,8 @@ class JobStore:
 # %% ../nbs/22_jobs.ipynb #5026372b
 _log = logging.getLogger(__name__)
 # A job's process runs only when a core would otherwise idle (SCHED_IDLE): the service preempts it at once on wakeup,
-# which `nice` does not guarantee. A string for the builtin `exec`: picklable wherever `Jobs` is defined (a notebook too).
+# which `nice` does not guarantee. A string for the builtin `exec`: picklable wherever `Jobs` is defined (a notebook
+# too).
 _IDLE = "import os; os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))"
 
 class Jobs(JobStore):
@@ -104,7 +107,8 @@ class Jobs(JobStore):
         except Exception as e:
             if self._closing: job.state, job.error = "lost", "stopped with the service"
             else: job.state, job.error = "failed", str(e) or type(e).__name__
-            if not (self._closing or isinstance(e, CoraGnnError)): _log.error("job %s failed: %s: %s", job.id, type(e).__name__, e)
+            if not (self._closing or isinstance(e, CoraGnnError)):
+                _log.error("job %s failed: %s: %s", job.id, type(e).__name__, e)
             if type(e).__name__ == "BrokenProcessPool": self._pool = None  # its process died: a fresh one next time
         job.finished = time.time()
         self.save(job)
@@ -122,7 +126,8 @@ class Jobs(JobStore):
 
 # %% ../nbs/22_jobs.ipynb #6675cf5e
 def portable(pr:Predictor) -> Predictor:
-    "`pr` without its network, to send to a job's process: reports need the graph and the predictions, not the model (a served model sends its checkpoint's path instead: `cora_gnn.drift.monitor_checkpoint`)."
+    """`pr` without its network, to send to a job's process: reports need the graph and the predictions, not the
+    model (a served model sends its checkpoint's path instead: `cora_gnn.drift.monitor_checkpoint`)."""
     out = copy.copy(pr)
     out.model = None
     return out

@@ -1,4 +1,4 @@
-"""The model zoo: GCN, GAT, GraphSAGE, APPNP, SGC, GCNII and GRAND, registered by name with their papers' default hyperparameters, per-dataset settings and reported accuracies.
+"""The model zoo: GCN, GAT, GraphSAGE, APPNP, SGC, GCNII and GRAND, with their papers' settings and accuracies.
 
 Docs: https://cora-gnn.github.io/cora-gnn/models.html.md"""
 
@@ -25,7 +25,7 @@ from .errors import UsageError
 # %% ../nbs/05_models.ipynb #2a66914a
 @dataclass(frozen=True)
 class ModelSpec:
-    "A registered model: its class, its paper's default hyperparameters, its per-dataset settings and reported accuracies."
+    "A registered model: its class, its paper's default hyperparameters, per-dataset settings and reported accuracies."
     name: str
     cls: type
     defaults: dict = field(default_factory=dict)
@@ -33,7 +33,8 @@ class ModelSpec:
     datasets: dict = field(default_factory=dict)  # dataset -> hyperparameters that differ from `defaults` there
     reported: dict = field(default_factory=dict)  # dataset -> test accuracy (%) reported on the public split
     reported_in: str = ""                         # where `reported` comes from, when not the model's own paper
-    tuned: tuple = ()                             # datasets whose `datasets` settings were tuned on validation, not the paper's
+    # datasets whose `datasets` settings were tuned on validation, not the paper's
+    tuned: tuple = ()
 
     @property
     def arch_args(self) -> list[str]:
@@ -41,15 +42,18 @@ class ModelSpec:
         return [p for p in inspect.signature(self.cls).parameters if p not in ("in_channels", "out_channels")]
 
     def defaults_for(self, dataset:str|None=None) -> dict:
-        "The defaults, with the settings registered for `dataset` (any letter case) on top: its paper's, or tuned on validation where `tuned` names the dataset."
+        """The defaults, with the settings registered for `dataset` (any letter case) on top: its paper's, or tuned
+        on validation where `tuned` names the dataset."""
         return {**self.defaults, **{k.lower(): v for k, v in self.datasets.items()}.get(str(dataset).lower(), {})}
 
 # %% ../nbs/05_models.ipynb #2a66914aa
 MODELS: dict[str, ModelSpec] = {}
 
-def register(name:str, paper:str="", datasets:dict|None=None, reported:dict|None=None, reported_in:str="", tuned:tuple=(),
+def register(name:str, paper:str="", datasets:dict|None=None, reported:dict|None=None,
+             reported_in:str="", tuned:tuple=(),
              **defaults):
-    "Class decorator: register a model under `name` with its paper's `defaults` (and the `datasets` settings, those of them `tuned` on validation, and `reported` accuracies)."
+    """Class decorator: register a model under `name` with its paper's `defaults` (and the `datasets` settings,
+    those of them `tuned` on validation, and `reported` accuracies)."""
     def _reg(cls):
         MODELS[name] = ModelSpec(name, cls, defaults, paper, datasets or {}, reported or {}, reported_in, tuple(tuned))
         return cls
@@ -67,7 +71,7 @@ def model_spec(name:str) -> ModelSpec:
 
 # %% ../nbs/05_models.ipynb #39e37503b
 def build_model(name:str, in_channels:int, out_channels:int, **hparams) -> nn.Module:
-    "Build model `name` for `in_channels` features and `out_channels` classes; unset architecture arguments take the defaults."
+    "Build model `name` for `in_channels` features and `out_channels` classes; unset arguments take the defaults."
     spec = model_spec(name)
     args = {k: v for k, v in {**spec.defaults, **hparams}.items() if k in spec.arch_args and v is not None}
     return spec.cls(in_channels, out_channels, **args)
@@ -91,7 +95,7 @@ def _as_csr(x:torch.Tensor, max_density:float=0.3) -> torch.Tensor:
 
 # %% ../nbs/05_models.ipynb #4b7f0919
 class _Zoo(nn.Module):
-    "Shared plumbing: `forward` classifies what `embed` returns; all parameters are regularised unless a model says otherwise."
+    "Shared plumbing: `forward` classifies what `embed` returns; all parameters regularised unless a model says not."
     sparse_input = False  # True: the first operation is linear, so the input may be a (cached) sparse matrix
     def forward(self, x, edge_index): return self.classify(self.embed(x, edge_index), edge_index)
     def param_groups(self, weight_decay:float): return [dict(params=list(self.parameters()), weight_decay=weight_decay)]
@@ -114,7 +118,7 @@ class _TwoConv(_Zoo):
 
 # %% ../nbs/05_models.ipynb #dfd957a4
 def normalized_adjacency(edge_index:torch.Tensor, num_nodes:int) -> torch.Tensor:
-    "GCN's normalised adjacency with self-loops, D^-1/2 (A+I) D^-1/2, as a sparse CSR matrix whose rows are the targets."
+    "GCN's normalised adjacency with self-loops, D^-1/2 (A+I) D^-1/2, as a sparse CSR matrix, its rows the targets."
     (src, dst), w = gcn_norm(edge_index, None, num_nodes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
@@ -135,7 +139,7 @@ class _Propagating(_Zoo):
 _CACHES = ("_cached_edge_index", "_cached_adj_t", "_cached_x", "_cached_input", "sample_logits")
 
 def clear_cache(model:nn.Module) -> nn.Module:
-    "Drop cached normalised adjacencies, propagated features and sparse inputs, e.g. before running `model` on another graph."
+    "Drop cached adjacencies, propagated features and sparse inputs, e.g. before `model` runs on another graph."
     for m in model.modules():
         for attr in _CACHES:
             if hasattr(m, attr): setattr(m, attr, None)
@@ -143,22 +147,25 @@ def clear_cache(model:nn.Module) -> nn.Module:
 
 # %% ../nbs/05_models.ipynb #4b7f0919c
 def uncached(model:nn.Module) -> nn.Module:
-    "Switch off `model`'s caches of normalised adjacencies and propagated features, for graphs that change per call (mini-batches)."
+    "Switch off `model`'s caches of adjacencies and propagated features, for graphs changing per call (mini-batches)."
     for mod in model.modules():
         if hasattr(mod, "cached"): mod.cached = False
     return clear_cache(model)
 
 # %% ../nbs/05_models.ipynb #4b7f0919d
 def inference_copy(model:nn.Module) -> nn.Module:
-    "A copy of `model` in eval mode that caches nothing: safe to run, from several threads at once, on graphs that change per call."
+    "A copy of `model` in eval mode caching nothing: safe from several threads at once, on graphs that change per call."
     skip = {id(v): None for mod in model.modules() for a in _CACHES if (v := getattr(mod, a, None)) is not None}
-    m = uncached(copy.deepcopy(model, memo=skip).eval())  # the caches (a sparse input cannot be deep-copied) are left behind
+    # the caches (a sparse input cannot be deep-copied) are left behind
+    m = uncached(copy.deepcopy(model, memo=skip).eval())
     for mod in m.modules():
-        if isinstance(mod, _Zoo): mod.sparse_input = False  # small per-call graphs: dense input is cheaper than converting
+        if isinstance(mod, _Zoo):
+            mod.sparse_input = False  # small per-call graphs: dense input is cheaper than converting
     return m
 
 # %% ../nbs/05_models.ipynb #9c199b8f
-@register("gcn", "Kipf & Welling, ICLR 2017", reported={"Cora": 81.5, "CiteSeer": 70.3, "PubMed": 79.0}, hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
+@register("gcn", "Kipf & Welling, ICLR 2017", reported={"Cora": 81.5, "CiteSeer": 70.3, "PubMed": 79.0}, hidden=16,
+          dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None)
 class GCN(_TwoConv):
     "Graph convolutional network: two `GCNConv` layers; weight decay on the first only, as in the paper."
     sparse_input = True
@@ -191,12 +198,13 @@ class GAT(_TwoConv):
 @register("sage", "Hamilton et al., NeurIPS 2017 (mean aggregator)", hidden=64, dropout=0.5, lr=0.01,
           weight_decay=5e-4, epochs=200, patience=None)
 class SAGE(_TwoConv):
-    "GraphSAGE with the mean aggregator: two layers `W_r x_i + mean_j W_l x_j + b`, the first transforming before aggregating."
+    "GraphSAGE, mean aggregator: two layers `W_r x_i + mean_j W_l x_j + b`, the first transforming before aggregating."
     sparse_input = True
     def __init__(self, in_channels, out_channels, hidden=64, dropout=0.5):
         super().__init__()
         self.dropout = dropout
-        # The mean is linear, so transforming first gives SAGEConv's function while aggregating `hidden` columns, not all words.
+        # The mean is linear, so transforming first gives SAGEConv's function while aggregating `hidden` columns,
+        # not all words.
         self.lin_l, self.lin_r = nn.Linear(in_channels, hidden, bias=False), nn.Linear(in_channels, hidden)
         self.conv2 = SAGEConv(hidden, out_channels)
     def embed(self, x, edge_index):
@@ -207,7 +215,8 @@ class SAGE(_TwoConv):
 
 # %% ../nbs/05_models.ipynb #8878f090
 @register("appnp", "Gasteiger et al., ICLR 2019", hidden=64, dropout=0.5, K=10, alpha=0.1, edge_dropout=0.5,
-          lr=0.01, weight_decay=5e-3, epochs=10000, patience=100, reported={"Cora": 83.3, "CiteSeer": 71.8, "PubMed": 80.1},
+          lr=0.01, weight_decay=5e-3, epochs=10000, patience=100,
+          reported={"Cora": 83.3, "CiteSeer": 71.8, "PubMed": 80.1},
           reported_in="Chen et al., ICML 2020, Table 2 (APPNP's paper used random splits)")
 class APPNP(_Zoo):
     "Predict then propagate: a two-layer MLP whose logits are smoothed by `K` steps of personalised PageRank (`alpha`)."
@@ -219,8 +228,10 @@ class APPNP(_Zoo):
         self.cached, self._cached_edge_index = True, None
     @property
     def hops(self): return self.K
-    def embed(self, x, edge_index): return self.lin1(feature_dropout(self.inputs(x), self.dropout, self.training)).relu()
-    def classify(self, h, edge_index): return self.propagate(self.lin2(F.dropout(h, self.dropout, self.training)), edge_index)
+    def embed(self, x, edge_index):
+        return self.lin1(feature_dropout(self.inputs(x), self.dropout, self.training)).relu()
+    def classify(self, h, edge_index):
+        return self.propagate(self.lin2(F.dropout(h, self.dropout, self.training)), edge_index)
     def propagate(self, z, edge_index):
         "`K` steps of personalised PageRank from `z` over the (cached) normalised adjacency."
         norm = self._cached_edge_index if self.cached else None
@@ -230,14 +241,16 @@ class APPNP(_Zoo):
         out = z
         for _ in range(self.K):  # the paper drops adjacency entries afresh at every step of the power iteration
             a = F.dropout(w, self.edge_dropout, self.training).unsqueeze(1)
-            out = (1 - self.alpha) * scatter(a * out.index_select(0, src), dst, 0, z.size(0), reduce="sum") + self.alpha * z
+            spread = scatter(a * out.index_select(0, src), dst, 0, z.size(0), reduce="sum")
+            out = (1 - self.alpha) * spread + self.alpha * z
         return out
     def param_groups(self, weight_decay):
         return [dict(params=list(self.lin1.parameters()), weight_decay=weight_decay),
                 dict(params=list(self.lin2.parameters()), weight_decay=0.0)]
 
 # %% ../nbs/05_models.ipynb #e11a9e7d
-@register("sgc", "Wu et al., ICML 2019", reported={"Cora": 81.0, "CiteSeer": 71.9, "PubMed": 78.9}, K=2, lr=0.2, weight_decay=5e-5, epochs=100, patience=None)
+@register("sgc", "Wu et al., ICML 2019", reported={"Cora": 81.0, "CiteSeer": 71.9, "PubMed": 78.9}, K=2, lr=0.2,
+          weight_decay=5e-5, epochs=100, patience=None)
 class SGC(_Zoo):
     "Simplified graph convolution: `K` propagation steps (computed once and cached), then one linear layer."
     def __init__(self, in_channels, out_channels, K=2):
@@ -304,7 +317,7 @@ def mixed_propagation(z:torch.Tensor, a:torch.Tensor, a_t:torch.Tensor, K:int) -
 
 # %% ../nbs/05_models.ipynb #b8e77c3e
 def _transpose_plan(x:torch.Tensor) -> tuple:
-    "For a sparse CSR `x`: its transpose's row pointers and columns, and the order taking `x`'s stored values to the transpose's."
+    "For a sparse CSR `x`: its transpose's row pointers and columns, and the order taking `x`'s values to its values."
     crow, col = x.crow_indices(), x.col_indices()
     rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device), crow.diff())
     order = torch.argsort(col * x.size(0) + rows)
@@ -314,7 +327,7 @@ def _transpose_plan(x:torch.Tensor) -> tuple:
 
 # %% ../nbs/05_models.ipynb #dace25d2
 class _SampledLinear(torch.autograd.Function):
-    "`x_s @ w` for copies `x_s` of a sparse CSR `x` that differ only in their stored values `vals[s]`, stacked on dim 1."
+    "`x_s @ w` for copies `x_s` of a sparse CSR `x` that differ only in their values `vals[s]`, stacked on dim 1."
     @staticmethod
     def forward(ctx, vals, x, plan, w):
         ctx.save_for_backward(vals)
@@ -324,32 +337,38 @@ class _SampledLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (vals,), (n, f), (tcrow, tcol, order) = ctx.saved_tensors, ctx.x_shape, ctx.plan
-        gw = sum(torch.sparse_csr_tensor(tcrow, tcol, v[order], (f, n), check_invariants=False) @ g[:, s] for s, v in enumerate(vals))
+        gw = sum(torch.sparse_csr_tensor(tcrow, tcol, v[order], (f, n), check_invariants=False) @ g[:, s]
+                 for s, v in enumerate(vals))
         return None, None, None, gw
 
 # %% ../nbs/05_models.ipynb #73854bd0
-@register("grand", "Feng et al., NeurIPS 2020", hidden=32, K=8, samples=4, dropnode=0.5, dropout=0.5, hidden_dropout=0.5,
+@register("grand", "Feng et al., NeurIPS 2020", hidden=32, K=8, samples=4, dropnode=0.5,
+          dropout=0.5, hidden_dropout=0.5,
           temperature=0.5, consistency=1.0, lr=0.01, weight_decay=5e-4, epochs=2000, patience=200,
           tuned=("Cora",), datasets={"Cora": dict(dropout=0.7, hidden_dropout=0.6, consistency=1.5, weight_decay=1e-3),
-                    "CiteSeer": dict(K=2, samples=2, dropout=0.0, hidden_dropout=0.2, temperature=0.3, consistency=0.7)},
+                    "CiteSeer": dict(K=2, samples=2, dropout=0.0, hidden_dropout=0.2,
+                                     temperature=0.3, consistency=0.7)},
           reported={"Cora": 85.4, "CiteSeer": 75.4, "PubMed": 82.7})
 class GRAND(_Propagating):
-    "Graph random neural network: an MLP on `samples` DropNode copies of the features, each propagated `K` steps, with a consistency loss."
+    "GRAND: an MLP on `samples` DropNode copies of the features, each propagated `K` steps, with a consistency loss."
     sparse_input = True
-    def __init__(self, in_channels, out_channels, hidden=32, K=8, samples=4, dropnode=0.5, dropout=0.5, hidden_dropout=0.5,
+    def __init__(self, in_channels, out_channels, hidden=32, K=8, samples=4, dropnode=0.5,
+                 dropout=0.5, hidden_dropout=0.5,
                  temperature=0.5, consistency=1.0):
         super().__init__()
-        self.K, self.samples, self.dropnode, self.dropout, self.hidden_dropout = K, samples, dropnode, dropout, hidden_dropout
+        self.K, self.samples, self.dropnode = K, samples, dropnode
+        self.dropout, self.hidden_dropout = dropout, hidden_dropout
         self.temperature, self.consistency = temperature, consistency
         self.lin1, self.lin2 = nn.Linear(in_channels, hidden), nn.Linear(hidden, out_channels)
         self._cached_x, self.sample_logits = None, None
     @property
     def hops(self): return self.K
     def transform(self, x, S):
-        "The first layer without its bias, on `S` copies of `x` whose inputs are dropped out independently: (nodes, S, hidden)."
+        "The first layer, no bias, on `S` copies of `x` with inputs dropped out independently: (nodes, S, hidden)."
         w = self.lin1.weight
         if not self.training or not self.dropout: return F.linear(x, w).unsqueeze(1).expand(-1, S, -1)
-        if x.layout != torch.sparse_csr: return torch.stack([F.linear(F.dropout(x, self.dropout), w) for _ in range(S)], 1)
+        if x.layout != torch.sparse_csr:
+            return torch.stack([F.linear(F.dropout(x, self.dropout), w) for _ in range(S)], 1)
         if self._cached_x is None or self._cached_x[0] is not x: self._cached_x = (x, _transpose_plan(x))
         vals = torch.stack([F.dropout(x.values(), self.dropout) for _ in range(S)])
         return _SampledLinear.apply(vals, x, self._cached_x[1], w.t())
@@ -359,7 +378,8 @@ class GRAND(_Propagating):
         S, n = (self.samples if self.training else 1), x.size(0)
         z = self.transform(x, S)
         if self.training: z = z * (torch.rand(n, S, 1, device=z.device) >= self.dropnode) / (1 - self.dropnode)
-        h = (mixed_propagation(z.reshape(n, -1), *self.adjacency(edge_index, n), self.K).view(n, S, -1) + self.lin1.bias).relu()
+        h = (mixed_propagation(z.reshape(n, -1), *self.adjacency(edge_index, n),
+                               self.K).view(n, S, -1) + self.lin1.bias).relu()
         return h if self.training else h[:, 0]
     def classify(self, h, edge_index):
         "Class logits; in training the mean over the copies, each copy's kept in `sample_logits` for the loss."
@@ -367,7 +387,8 @@ class GRAND(_Propagating):
         if out.dim() == 3: self.sample_logits, out = out, out.mean(1)
         return out
     def loss(self, out, nodes, y):
-        "Every copy's cross-entropy on `nodes`, plus `consistency` times the squared distance of its probabilities to their sharpened mean."
+        """Every copy's cross-entropy on `nodes`, plus `consistency` times the squared distance of its probabilities
+        to their sharpened mean."""
         if not self.training or self.sample_logits is None: return super().loss(out, nodes, y)
         logits, self.sample_logits = self.sample_logits, None
         sup = F.cross_entropy(logits.index_select(0, nodes).flatten(0, 1), y.repeat_interleave(logits.size(1)))

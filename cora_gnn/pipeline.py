@@ -1,4 +1,4 @@
-"""What the pipeline notebooks call, each with its parameter checks: a tracked training run, a resumable hyperparameter sweep, the Planetoid table, the drift study and the scaling measurements.
+"""What the pipeline notebooks call, with their parameter checks: training, sweeps, the table, drift, scaling.
 
 Docs: https://cora-gnn.github.io/cora-gnn/pipeline.html.md"""
 
@@ -46,19 +46,24 @@ class Note:
 
 # %% ../nbs/21_pipeline.ipynb #a1b2c003
 def sizes_note(sizes:dict, smoke:bool=False) -> Note:
-    "What an executed pipeline ran with (`sizes`: parameter -> value, `None` for a default) and, if `smoke`, what its numbers are worth."
+    """What an executed pipeline ran with (`sizes`: parameter -> value, `None` for a default) and, if `smoke`, what
+    its numbers are worth."""
     shown = ", ".join(f"`{k}` = {'default' if v is None else v}" for k, v in sizes.items())
     text = f"**Ran with** {shown}."
-    if smoke: text += (" **Smoke-test sizes** (the site's quick build): the numbers on this page show that the pipeline works; they are "
-                       "not results. The full-size build (`bash scripts/site.sh`) and the Measurements page have the measured ones.")
+    if smoke: text += (" **Smoke-test sizes** (the site's quick build): the numbers on this page show that the "
+                       "pipeline works; they are "
+                       "not results. The full-size build (`bash scripts/site.sh`) and the Measurements page have "
+                       "the measured ones.")
     return Note(text)
 
 # %% ../nbs/21_pipeline.ipynb #e9e70af7
 _CFG = [f.name for f in fields(TrainConfig)]
-TRAIN_SETTINGS = ("dataset", "out_dir", "tracking", "data_root", "mirror")  # the train pipeline's parameters besides `TrainConfig`'s
+# the train pipeline's parameters besides `TrainConfig`'s
+TRAIN_SETTINGS = ("dataset", "out_dir", "tracking", "data_root", "mirror")
 
 def check_train_params(params:dict) -> dict:
-    "`params` (pipeline parameters: dataset, tracking, out_dir and `TrainConfig` fields) if they are valid, else a `UsageError`."
+    """`params` (pipeline parameters: dataset, tracking, out_dir and `TrainConfig` fields) if they are valid, else a
+    `UsageError`."""
     TrainConfig(**{k: params[k] for k in _CFG if k in params})
     dataset_info(params.get("dataset", "Cora"))
     check_tracking(params.get("tracking", "offline"))
@@ -66,7 +71,8 @@ def check_train_params(params:dict) -> dict:
     return dict(params)
 
 def train_params(namespace:dict) -> dict:
-    "The train pipeline's parameters found in `namespace` (its `globals()`: every `TrainConfig` field and `TRAIN_SETTINGS`), checked."
+    """The train pipeline's parameters found in `namespace` (its `globals()`: every `TrainConfig` field and
+    `TRAIN_SETTINGS`), checked."""
     return check_train_params({k: namespace[k] for k in (*TRAIN_SETTINGS, *_CFG) if k in namespace})
 
 # %% ../nbs/21_pipeline.ipynb #e9e70af7a
@@ -115,7 +121,8 @@ def run_sweep(model:str, out_dir:str|Path, n_trials:int=20, seed:int=0, timeout:
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=f"{model}-{data.name.lower()}", direction="maximize", load_if_exists=True,
-                                storage=f"sqlite:///{(out/'study.db').resolve()}", sampler=optuna.samplers.TPESampler(seed=seed))
+                                storage=f"sqlite:///{(out/'study.db').resolve()}",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
     study.set_user_attr("model", model)
     def objective(trial):
         params = search_space(trial, model)
@@ -133,7 +140,8 @@ def run_sweep(model:str, out_dir:str|Path, n_trials:int=20, seed:int=0, timeout:
 # %% ../nbs/21_pipeline.ipynb #7413b21e
 def seed_table(model:str, data, seeds=range(10), **params) -> pd.DataFrame:
     "Metrics of `model` with `params` (defaults for the rest) over `seeds`: one row per seed."
-    return pd.DataFrame([{"seed": s, **fit(TrainConfig(model, seed=s, **params), data, progress=False).metrics} for s in seeds])
+    fits = (fit(TrainConfig(model, seed=s, **params), data, progress=False) for s in seeds)
+    return pd.DataFrame([{"seed": s, **r.metrics} for s, r in zip(seeds, fits)])
 
 # %% ../nbs/21_pipeline.ipynb #23dcbb45
 def check_sweep_params(model:str, n_trials:int, eval_seeds:int, tracking:str, dataset:str="Cora"):
@@ -161,37 +169,46 @@ def summarize_sweep(study:optuna.Study, per_seed:pd.DataFrame, out_dir:str|Path)
 
 # %% ../nbs/21_pipeline.ipynb #23dcbb45c
 def trials_table(study:optuna.Study, n:int=10) -> pd.DataFrame:
-    "The `n` best trials of `study` by validation accuracy: number, accuracy, seconds and the parameters tried, rounded."
+    """The `n` best trials of `study` by validation accuracy: number, accuracy, seconds and the parameters tried,
+    rounded."""
     df = study.trials_dataframe().sort_values("value", ascending=False).head(n)
     params = {c: c.removeprefix("params_") for c in df.columns if c.startswith("params_")}
     out = df[["number", "value", *params]].rename(columns={"value": "val_acc", **params}).set_index("number")
     return out.assign(seconds=df.duration.dt.total_seconds().round(1).values).round(4)
 
 # %% ../nbs/21_pipeline.ipynb #89a81125
-PROTOCOL = ("Planetoid public split (20 training labels per class, 500 validation and 1,000 test nodes); trained on the "
-            "training labels only, the epoch chosen on validation accuracy, test accuracy at that epoch; each model with "
-            "its paper's hyperparameters, and its settings for the dataset: the paper's where it gives some, or tuned on "
+PROTOCOL = ("Planetoid public split (20 training labels per class, 500 validation and 1,000 test nodes); trained "
+            "on the "
+            "training labels only, the epoch chosen on validation accuracy, test accuracy at that epoch; each "
+            "model with "
+            "its paper's hyperparameters, and its settings for the dataset: the paper's where it gives some, or "
+            "tuned on "
             "validation accuracy where `cora-gnn models` says so")
 
 # %% ../nbs/21_pipeline.ipynb #89b2cf47
 def check_planetoid_params(datasets:list, models:list, seeds:int, epochs:int|None=None) -> tuple[list, list]:
-    "The datasets (canonical names) and models to run, all models for an empty list; a `UsageError` for the first bad parameter."
-    if isinstance(datasets, str) or not datasets: raise UsageError(f"datasets must be a non-empty list of Planetoid names, got {datasets!r}")
+    """The datasets (canonical names) and models to run, all models for an empty list; a `UsageError` for the first
+    bad parameter."""
+    if isinstance(datasets, str) or not datasets:
+        raise UsageError(f"datasets must be a non-empty list of Planetoid names, got {datasets!r}")
     if isinstance(models, str): raise UsageError(f"models must be a list of model names (empty: all), got {models!r}")
     for k, v, what in (("seeds", seeds, ""), ("epochs", epochs or 1, " (or None: each paper's)")):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise UsageError(f"{k} must be a positive integer{what}, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UsageError(f"{k} must be a positive integer{what}, got {v!r}")
     return [dataset_info(d).name for d in datasets], [model_spec(m).name for m in models] or list(MODELS)
 
 # %% ../nbs/21_pipeline.ipynb #d5e30093
 def planetoid_runs(datasets:list, models:list, seeds:int=10, epochs:int|None=None, progress:bool=False, callback=None,
                    **params) -> pd.DataFrame:
-    "Metrics of every model on every dataset for seeds 0..`seeds`-1, each with its paper's settings (`epochs` caps them; `params`: e.g. `device`): one row per run. `callback` sees each model's runs as they finish."
+    """Metrics of every model on every dataset for seeds 0..`seeds`-1, each with its paper's settings (`epochs` caps
+    them; `params`: e.g. `device`): one row per run. `callback` sees each model's runs as they finish."""
     datasets, models = check_planetoid_params(datasets, models, seeds, epochs)
     parts = []
     for name in datasets:
         data = load_dataset(name)
         for m in tqdm(models, desc=name, disable=not progress):
-            parts.append(seed_table(m, data, range(seeds), **({"epochs": epochs} if epochs else {}), **params).assign(dataset=name, model=m))
+            parts.append(seed_table(m, data, range(seeds), **({"epochs": epochs} if epochs else {}),
+                                    **params).assign(dataset=name, model=m))
             if callback is not None: callback(parts[-1])
     return pd.concat(parts, ignore_index=True)
 
@@ -207,7 +224,8 @@ def records(df:pd.DataFrame) -> list[dict]:
 
 # %% ../nbs/21_pipeline.ipynb #6d3352ff
 def planetoid_table(runs:pd.DataFrame) -> pd.DataFrame:
-    "Per dataset and model: test accuracy (%) as mean, std and 95% interval, the paper's number, its source, the difference, and time."
+    """Per dataset and model: test accuracy (%) as mean, std and 95% interval, the paper's number, its source, the
+    difference, and time."""
     rows = []
     for (d, m), r in runs.groupby(["dataset", "model"], sort=False):
         acc, spec = 100 * r.test_acc, model_spec(m)
@@ -215,34 +233,43 @@ def planetoid_table(runs:pd.DataFrame) -> pd.DataFrame:
         rows.append(dict(dataset=d, model=m, seeds=len(r), test_acc=mean, std=acc.std(ddof=1) if len(r) > 1 else 0.0,
                          ci95_low=mean - half, ci95_high=mean + half, paper=paper, diff=mean - paper,
                          below_paper=bool(mean + half < paper),
-                         source=(spec.reported_in or spec.paper) if d in spec.reported else "no public-split number in its paper",
+                         source=(spec.reported_in or spec.paper) if d in spec.reported else "no public-split "
+                                                                                            "number in its paper",
                          s_per_run=r.seconds.mean(), epochs=r.epochs.mean()))
     return pd.DataFrame(rows)
 
 # %% ../nbs/21_pipeline.ipynb #fe8bb2e1
 def planetoid_run(datasets:list, models:list, seeds:int=10, epochs:int|None=None, out_dir:str|Path="runs/planetoid",
                   threads:int|None=1, progress:bool=False) -> pd.DataFrame:
-    "Run the Planetoid table with `threads` torch threads; write `planetoid.json` (protocol, sizes, rows) and `runs.csv` into `out_dir`."
+    """Run the Planetoid table with `threads` torch threads; write `planetoid.json` (protocol, sizes, rows) and
+    `runs.csv` into `out_dir`."""
     if threads: torch.set_num_threads(threads)
     runs = planetoid_runs(datasets, models, seeds, epochs, progress)
     table, out = planetoid_table(runs), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out/"runs.csv", lambda p: runs.to_csv(p, index=False))
-    write_json(out/"planetoid.json", dict(protocol=PROTOCOL, seeds=seeds, epochs=epochs, threads=torch.get_num_threads(),
+    write_json(out/"planetoid.json", dict(protocol=PROTOCOL, seeds=seeds, epochs=epochs,
+                                          threads=torch.get_num_threads(),
                                           rows=records(table)))
     return table
 
 # %% ../nbs/21_pipeline.ipynb #d5cba7c0
 def check_drift_params(p:dict) -> dict:
     "The drift pipeline's parameters if they are valid, else a `UsageError` saying which one is wrong."
-    if p.get("log_db") is not None and not is_postgres(p["log_db"]) and not Path(p["log_db"]).is_file(): raise UsageError(f"log_db: no prediction log at {p['log_db']}")
-    if p.get("checkpoint") is not None and not Path(p["checkpoint"]).is_file(): raise UsageError(f"checkpoint: no file at {p['checkpoint']}")
+    if p.get("log_db") is not None and not is_postgres(p["log_db"]) and not Path(p["log_db"]).is_file():
+        raise UsageError(f"log_db: no prediction log at {p['log_db']}")
+    if p.get("checkpoint") is not None and not Path(p["checkpoint"]).is_file():
+        raise UsageError(f"checkpoint: no file at {p['checkpoint']}")
     for k in ("last_n", "n_requests"):
-        if not isinstance(p.get(k), int) or p[k] < 1: raise UsageError(f"{k} must be a positive integer, not {p.get(k)!r}")
-    if not isinstance(p.get("robust_n"), int) or p["robust_n"] < 0: raise UsageError(f"robust_n must be 0 (no study) or more, not {p.get('robust_n')!r}")
-    if p.get("sim_kind") not in (None, *PERTURBATIONS): raise UsageError(f"sim_kind must be None or one of {', '.join(PERTURBATIONS)}")
+        if not isinstance(p.get(k), int) or p[k] < 1:
+            raise UsageError(f"{k} must be a positive integer, not {p.get(k)!r}")
+    if not isinstance(p.get("robust_n"), int) or p["robust_n"] < 0:
+        raise UsageError(f"robust_n must be 0 (no study) or more, not {p.get('robust_n')!r}")
+    if p.get("sim_kind") not in (None, *PERTURBATIONS):
+        raise UsageError(f"sim_kind must be None or one of {', '.join(PERTURBATIONS)}")
     sevs = p.get("severities", [])
-    if not isinstance(sevs, (list, tuple)): raise UsageError(f"severities must be a list of numbers (papermill: -y 'severities: [0, 0.5]'), not {sevs!r}")
+    if not isinstance(sevs, (list, tuple)):
+        raise UsageError(f"severities must be a list of numbers (papermill: -y 'severities: [0, 0.5]'), not {sevs!r}")
     for sev in [p.get("sim_severity", 0.0), *sevs]:
         if isinstance(sev, bool) or not isinstance(sev, (int, float)) or not 0 <= sev <= 1:
             raise UsageError(f"severities must be numbers between 0 and 1, not {sev!r}")
@@ -251,7 +278,8 @@ def check_drift_params(p:dict) -> dict:
 
 # %% ../nbs/21_pipeline.ipynb #15e00003
 def drift_model(p:dict, out:Path) -> Predictor:
-    "The `Predictor` the drift study watches: `p['checkpoint']`, else the promoted run under `p['runs']`, else a default GCN trained into `out/model`."
+    """The `Predictor` the drift study watches: `p['checkpoint']`, else the promoted run under `p['runs']`, else a
+    default GCN trained into `out/model`."""
     if p.get("checkpoint"): return Predictor.from_checkpoint(p["checkpoint"])
     runs = runs_dir(p.get("runs"))
     if (runs/PROMOTED).is_file(): return Predictor.from_checkpoint(promoted_checkpoint(runs))
@@ -271,19 +299,23 @@ def drift_run(p:dict) -> dict:
     if log_db is None:  # simulated traffic, through the service's own prediction path
         log_db = out/"predictions.db"
         for f in out.glob("predictions.db*"): f.unlink()
-        with PredictionLog(log_db) as log: accuracy = simulate(pr, log, p["n_requests"], p.get("sim_kind"), p.get("sim_severity", 0.0), p.get("seed", 0))
+        with PredictionLog(log_db) as log:
+            accuracy = simulate(pr, log, p["n_requests"], p.get("sim_kind"),
+                                p.get("sim_severity", 0.0), p.get("seed", 0))
     ref, cur, window = log_frames(pr, log_db, last=p["last_n"], since=p.get("since"), until=p.get("until"))
     summary = drift_report(ref, cur, out, window=window)
     table = summary_table(summary)
     shown = list(table.index[:4]) if len(table) else ["n_words", "n_cites", "confidence", "predicted"]
     figures = {"features": plot_features(ref, cur, shown)}
-    rob = robustness(pr, severities=tuple(p["severities"]), n=p["robust_n"], seed=p.get("seed", 0)) if p["robust_n"] else None
+    rob = robustness(pr, severities=tuple(p["severities"]), n=p["robust_n"],
+                     seed=p.get("seed", 0)) if p["robust_n"] else None
     if rob is not None:
         figures["robustness"], figures["estimate"] = plot_robustness(rob), plot_estimate(rob)
         atomic_write(out/"robustness.csv", lambda f: rob.to_csv(f, index=False))
     for name, fig in figures.items(): save_figure(fig, out/"figures"/f"{name}.png", dpi=110, bbox_inches="tight")
     metrics = dict(model=pr.info.get("model"), run_id=pr.info.get("run_id"), simulated=p.get("log_db") is None,
-                   simulated_accuracy=accuracy, dataset_drift=summary["dataset_drift"], drift_share=summary["drift_share"],
+                   simulated_accuracy=accuracy, dataset_drift=summary["dataset_drift"],
+                   drift_share=summary["drift_share"],
                    drifted=[k for k, v in summary["columns"].items() if v["drifted"]], rows=summary["rows"],
                    robustness=None if rob is None else rob.to_dict("records"), accuracy=window["accuracy"],
                    estimate_errors=None if rob is None else estimate_errors(rob).to_dict("records"))
@@ -295,7 +327,8 @@ def drift_run(p:dict) -> dict:
 def scaling_run(sizes:list[int], model:str="sage", batch_size:int=1024, fanouts:tuple=(10, 5), epochs:int=2, seed:int=0,
                 out_dir:str|Path="runs/scaling", progress:bool=True) -> dict:
     "Measure mini-batch training at each of `sizes` and write the table and plot into `out_dir`; returns them."
-    TrainConfig(model, batch_size=batch_size, fanouts=tuple(fanouts), epochs=epochs, seed=seed)  # bad settings fail here, at once
+    # bad settings fail here, at once
+    TrainConfig(model, batch_size=batch_size, fanouts=tuple(fanouts), epochs=epochs, seed=seed)
     df = scaling(sizes, progress, model=model, batch_size=batch_size, fanouts=tuple(fanouts), epochs=epochs, seed=seed)
     out = Path(out_dir)
     atomic_write(out/"scaling.csv", lambda f: df.to_csv(f, index=False))

@@ -1,4 +1,4 @@
-"""Every figure of the project: a run's learning curves, confusion matrix, embedding map and reliability diagram; drift and robustness; scaling; and a flame chart of a profile.
+"""Every figure: learning curves, confusion, embeddings, reliability, drift, robustness, scaling, flame charts.
 
 Docs: https://cora-gnn.github.io/cora-gnn/plots.html.md"""
 
@@ -61,7 +61,8 @@ def plot_confusion(model:torch.nn.Module, data:Data, class_names:list, split:str
     ticks = range(len(class_names))
     ax.set_xticks(ticks, [c.replace("_", " ") for c in class_names], rotation=45, ha="right")
     ax.set_yticks(ticks, [c.replace("_", " ") for c in class_names])
-    ax.set(xlabel="predicted", ylabel="true", title=f"{split} confusion ({100 * np.trace(cm) / cm.sum():.1f}% accurate)")
+    ax.set(xlabel="predicted", ylabel="true", title=f"{split} confusion ({100 * np.trace(cm) / cm.sum():.1f}% "
+                                                    "accurate)")
     fig.tight_layout()
     return fig
 
@@ -88,8 +89,10 @@ def plot_embedding(model:torch.nn.Module, data:Data, class_names:list) -> plt.Fi
     return fig
 
 # %% ../nbs/12_plots.ipynb #b93adf08
-def plot_reliability(model:torch.nn.Module, data:Data, temperature:float=1.0, split:str="test", bins:int=10) -> plt.Figure:
-    "Reliability diagram of `model` on `split`: accuracy against confidence in `bins` bins, before and after dividing the logits by `temperature`."
+def plot_reliability(model:torch.nn.Module, data:Data, temperature:float=1.0, split:str="test",
+                     bins:int=10) -> plt.Figure:
+    """Reliability diagram of `model` on `split`: accuracy against confidence in `bins` bins, before and after
+    dividing the logits by `temperature`."""
     mask = data[f"{split}_mask"]
     with torch.no_grad(): out = model.eval()(data.x, data.edge_index)[mask].cpu()
     y, edges = data.y[mask].cpu(), np.linspace(0, 1, bins + 1)
@@ -98,9 +101,11 @@ def plot_reliability(model:torch.nn.Module, data:Data, temperature:float=1.0, sp
     for t, label in ((1.0, "as trained"), (temperature, f"calibrated (T = {temperature:.3g})")):
         conf, pred = (out / t).softmax(-1).max(1)
         b = np.clip(np.digitize(conf.numpy(), edges) - 1, 0, bins - 1)
-        acc = [(pred == y)[torch.from_numpy(b == k)].float().mean().item() if (b == k).any() else np.nan for k in range(bins)]
+        acc = [(pred == y)[torch.from_numpy(b == k)].float().mean().item() if (b == k).any() else np.nan
+               for k in range(bins)]
         ax.plot((edges[:-1] + edges[1:]) / 2, acc, marker="o", label=label)
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel=f"accuracy ({split} nodes)", title="reliability: on the diagonal, confidence means what it says")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel=f"accuracy ({split} nodes)",
+           title="reliability: on the diagonal, confidence means what it says")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
@@ -121,7 +126,8 @@ def plot_robustness(df:pd.DataFrame) -> plt.Figure:
         line, = ax.plot(d.severity, d.accuracy, label=kind)
         fired = d[d.dataset_drift.astype(bool)]
         ax.scatter(fired.severity, fired.accuracy, color=line.get_color(), zorder=3)
-        ax.scatter(d.severity[~d.dataset_drift.astype(bool)], d.accuracy[~d.dataset_drift.astype(bool)], facecolor="white",
+        ax.scatter(d.severity[~d.dataset_drift.astype(bool)],
+                   d.accuracy[~d.dataset_drift.astype(bool)], facecolor="white",
                    edgecolor=line.get_color(), zorder=3)
     ax.set(xlabel="severity", ylabel="test accuracy", title="accuracy under perturbation (filled: drift report fires)")
     ax.legend(frameon=False, fontsize=8)
@@ -132,11 +138,13 @@ def plot_robustness(df:pd.DataFrame) -> plt.Figure:
 def plot_features(reference:pd.DataFrame, current:pd.DataFrame, columns:list[str]) -> plt.Figure:
     "Reference against current distributions of `columns` (histograms; bars for the predicted class)."
     ncols = min(2, len(columns))
-    fig, axes = _subplots(-(-len(columns) // ncols), ncols, figsize=(4.2 * ncols, 3 * -(-len(columns) // ncols)), squeeze=False)
+    fig, axes = _subplots(-(-len(columns) // ncols), ncols,
+                          figsize=(4.2 * ncols, 3 * -(-len(columns) // ncols)), squeeze=False)
     for ax in axes.flat[len(columns):]: ax.set_visible(False)
     for ax, col in zip(axes.flat, columns):
         if col == "predicted":
-            pd.DataFrame({"reference": reference[col].value_counts(normalize=True), "current": current[col].value_counts(normalize=True)}
+            pd.DataFrame({"reference": reference[col].value_counts(normalize=True),
+                          "current": current[col].value_counts(normalize=True)}
                          ).fillna(0).plot.bar(ax=ax, legend=False)
         else:
             bins = np.histogram_bin_edges(pd.concat([reference[col], current[col]]), bins=20)
@@ -149,12 +157,15 @@ def plot_features(reference:pd.DataFrame, current:pd.DataFrame, columns:list[str
 
 # %% ../nbs/12_plots.ipynb #ee5e634a
 def plot_estimate(df:pd.DataFrame, tolerance:float=0.03) -> plt.Figure:
-    "Estimated against realised accuracy, one point per stream of a robustness table (marker size: severity), with the diagonal and a `tolerance` band."
+    """Estimated against realised accuracy, one point per stream of a robustness table (marker size: severity), with
+    the diagonal and a `tolerance` band."""
     fig, ax = _subplots(figsize=(5.5, 5))
     lo, hi = min(df.accuracy.min(), df.estimated.min()) - .05, max(df.accuracy.max(), df.estimated.max()) + .05
-    ax.fill_between([lo, hi], [lo - tolerance, hi - tolerance], [lo + tolerance, hi + tolerance], color="0.9", label=f"within {tolerance:.0%}")
+    ax.fill_between([lo, hi], [lo - tolerance, hi - tolerance], [lo + tolerance, hi + tolerance], color="0.9",
+                    label=f"within {tolerance:.0%}")
     ax.plot([lo, hi], [lo, hi], color="0.5", lw=1)
-    for kind, d in df.groupby("kind", sort=False): ax.scatter(d.accuracy, d.estimated, s=20 + 80 * d.severity, label=kind, alpha=.8)
+    for kind, d in df.groupby("kind", sort=False):
+        ax.scatter(d.accuracy, d.estimated, s=20 + 80 * d.severity, label=kind, alpha=.8)
     mae = (df.estimated - df.accuracy).abs().mean()
     ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="realised accuracy", ylabel="estimated accuracy (mean p_correct)",
            title=f"label-free estimate: mean absolute error {mae:.3f}")
@@ -164,14 +175,18 @@ def plot_estimate(df:pd.DataFrame, tolerance:float=0.03) -> plt.Figure:
 
 # %% ../nbs/12_plots.ipynb #9a110006
 def plot_scaling(df:pd.DataFrame):
-    "Seconds per epoch and peak memory (above the idle process) against edges, log-log, with a slope-one guide through the largest graph."
+    """Seconds per epoch and peak memory (above the idle process) against edges, log-log, with a slope-one guide
+    through the largest graph."""
     fig, axes = _subplots(1, 2, figsize=(9, 3.4))
-    for ax, col, label in zip(axes, ["epoch_s", "added_gib"], ["seconds per epoch", "peak memory above an idle process (GiB)"]):
+    for ax, col, label in zip(axes, ["epoch_s", "added_gib"],
+                              ["seconds per epoch", "peak memory above an idle process (GiB)"]):
         d = df[df[col] > 0]  # a log axis cannot show a zero (no memory added at a small size)
-        if d.empty: ax.text(0.5, 0.5, "none measured", ha="center", transform=ax.transAxes); ax.set_xscale("log"); continue
+        if d.empty:
+            ax.text(0.5, 0.5, "none measured", ha="center", transform=ax.transAxes); ax.set_xscale("log"); continue
         ax.loglog(d.edges, d[col], "o-", label="measured")
         ax.loglog(d.edges, d[col].iloc[-1] * d.edges / d.edges.iloc[-1], ":", color="grey", label="linear in edges")
-        for e, v, n in zip(d.edges, d[col], d.nodes): ax.annotate(f"{n:,}", (e, v), fontsize=7, xytext=(3, -9), textcoords="offset points")
+        for e, v, n in zip(d.edges, d[col], d.nodes):
+            ax.annotate(f"{n:,}", (e, v), fontsize=7, xytext=(3, -9), textcoords="offset points")
         ax.set(xlabel="edges", ylabel=label)
         ax.legend(fontsize=8)
     fig.suptitle("mini-batch training (labels: papers)")
@@ -180,13 +195,17 @@ def plot_scaling(df:pd.DataFrame):
 
 # %% ../nbs/12_plots.ipynb #ed1d0eae
 def plot_accuracy_time(table:pd.DataFrame) -> plt.Figure:
-    "Test accuracy (mean and 95% interval) against seconds per run: one point per model and dataset of a `planetoid_table`."
+    """Test accuracy (mean and 95% interval) against seconds per run: one point per model and dataset of a
+    `planetoid_table`."""
     fig, ax = _subplots(figsize=(7, 4))
     for (name, t), marker in zip(table.groupby("dataset", sort=False), "osD^v"):
         x, y = t.s_per_run.to_numpy(float), t.test_acc.to_numpy(float)
-        ax.errorbar(x, y, yerr=[y - t.ci95_low.to_numpy(float), t.ci95_high.to_numpy(float) - y], fmt=marker, capsize=3, label=name)
-        for r in t.itertuples(): ax.annotate(r.model, (r.s_per_run, r.test_acc), xytext=(4, 3), textcoords="offset points", fontsize=8)
-    ax.set(xscale="log", xlabel="seconds per run (log scale)", ylabel="test accuracy (%)", title="Accuracy against time")
+        ax.errorbar(x, y, yerr=[y - t.ci95_low.to_numpy(float), t.ci95_high.to_numpy(float) - y], fmt=marker,
+                    capsize=3, label=name)
+        for r in t.itertuples():
+            ax.annotate(r.model, (r.s_per_run, r.test_acc), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    ax.set(xscale="log", xlabel="seconds per run (log scale)", ylabel="test accuracy (%)",
+           title="Accuracy against time")
     ax.legend()
     return fig
 
@@ -197,13 +216,15 @@ def plot_sweep(study) -> dict:
     import optuna.visualization.matplotlib as ov
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        figs = {"history": ov.plot_optimization_history(study).figure, "importance": ov.plot_param_importances(study).figure}
+        figs = {"history": ov.plot_optimization_history(study).figure,
+                "importance": ov.plot_param_importances(study).figure}
     for fig in figs.values(): plt.close(fig)
     return figs
 
 # %% ../nbs/12_plots.ipynb #3b30c4c8
 def plot_flame(prof, width:float=11, min_label:float=0.04):
-    "A flame chart of the CPU operators in `prof` (a `torch.profiler.profile`): time across, call depth up; returns the figure."
+    """A flame chart of the CPU operators in `prof` (a `torch.profiler.profile`): time across, call depth up;
+    returns the figure."""
     events = [e for e in prof.events() if e.device_type.name == "CPU"]
     depth, start = {}, min(e.time_range.start for e in events)
     def level(e):
@@ -213,8 +234,10 @@ def plot_flame(prof, width:float=11, min_label:float=0.04):
     fig, ax = _subplots(figsize=(width, 3.5))
     for e in events:
         x, w, y = (e.time_range.start - start) / 1e3, (e.time_range.end - e.time_range.start) / 1e3, level(e)
-        ax.barh(y, w, left=x, height=0.9, color=plt.cm.tab20(zlib.crc32(e.name.encode()) % 20), edgecolor="white", linewidth=0.2)
-        if w > min_label * total / 1e3: ax.text(x + w / 2, y, e.name.removeprefix("aten::"), ha="center", va="center", fontsize=6, clip_on=True)
+        ax.barh(y, w, left=x, height=0.9, color=plt.cm.tab20(zlib.crc32(e.name.encode()) % 20),
+                edgecolor="white", linewidth=0.2)
+        if w > min_label * total / 1e3:
+            ax.text(x + w / 2, y, e.name.removeprefix("aten::"), ha="center", va="center", fontsize=6, clip_on=True)
     ax.set(xlabel="milliseconds", ylabel="call depth", xlim=(0, total / 1e3))
     return fig
 
@@ -239,7 +262,8 @@ def plot_explanation(e) -> plt.Figure:
     target = e.papers[0]["path"][-1] if e.papers else e.index
     dist.setdefault(target, 0)
     rings = {}
-    for n, d in sorted(dist.items(), key=lambda kv: (kv[1], -1 if kv[0] is None else kv[0])): rings.setdefault(d, []).append(n)
+    for n, d in sorted(dist.items(), key=lambda kv: (kv[1], -1 if kv[0] is None else kv[0])):
+        rings.setdefault(d, []).append(n)
     pos, top = _radial(rings), {p["index"]: p for p in e.papers}
     for a, b in edges: right.plot(*zip(pos[a], pos[b]), color="lightgrey", lw=1, zorder=1)
     size = max((abs(p["attribution"]) for p in e.papers), default=1) or 1
@@ -248,11 +272,14 @@ def plot_explanation(e) -> plt.Figure:
         p = top.get(n)
         if n == target: right.scatter(x, y, s=400, marker="*", color=cmap(e.class_id % 10), edgecolor="black", zorder=3)
         elif p: right.scatter(x, y, s=60 + 400 * abs(p["attribution"]) / size, color=cmap(p["class_id"] % 10), zorder=2,
-                              edgecolor="black" if p["attribution"] > 0 else "red", linestyle="-" if p["attribution"] > 0 else "--")
+                              edgecolor="black" if p["attribution"] > 0 else "red",
+                              linestyle="-" if p["attribution"] > 0 else "--")
         else: right.scatter(x, y, s=20, color="lightgrey", zorder=2)
-        right.annotate("new" if n is None else str(n), (x, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=8)
+        right.annotate("new" if n is None else str(n), (x, y), xytext=(0, 9), textcoords="offset points",
+                       ha="center", fontsize=8)
     classes = {e.class_id: e.class_name, **{p["class_id"]: p["class_name"] for p in e.papers}}
-    right.legend(handles=[plt.Line2D([], [], marker="o", ls="", color=cmap(c % 10), label=name) for c, name in sorted(classes.items())],
+    right.legend(handles=[plt.Line2D([], [], marker="o", ls="", color=cmap(c % 10), label=name) for c,
+                          name in sorted(classes.items())],
                  fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     right.set(title="top papers, in rings by hops", aspect="equal")
     fig.suptitle(f"{'a new paper' if e.index is None else f'node {e.index}'}: {e.class_name} ({e.confidence:.2f})")

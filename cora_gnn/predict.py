@@ -1,4 +1,4 @@
-"""A trained model and its graph, ready to answer: every node's prediction computed once, and new papers (not in the graph) classified from their own neighbourhood.
+"""A trained model and its graph, ready to answer: every node's prediction computed once, new papers classified.
 
 Docs: https://cora-gnn.github.io/cora-gnn/predict.html.md"""
 
@@ -34,7 +34,8 @@ class InputError(UsageError):
     "A request that does not fit the graph; the message says what was wrong."
 
 class Neighbourhood(NamedTuple):
-    "The subgraph a prediction depends on: features `x`, `edge_index`, the graph node of each row (-1: a new paper), and the row predicted."
+    """The subgraph a prediction depends on: features `x`, `edge_index`, the graph node of each row (-1: a new
+    paper), and the row predicted."""
     x: torch.Tensor
     edge_index: torch.Tensor
     nodes: torch.Tensor
@@ -43,7 +44,8 @@ class Neighbourhood(NamedTuple):
 # %% ../nbs/15_predict.ipynb #07e8c010a
 def check_ids(values, what:str, limit:int, max_len:int, allow_empty:bool=False) -> list[int]:
     "`values` as distinct integers in `[0, limit)`, or an `InputError` naming the first problem."
-    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"): raise InputError(f"{what} must be a list of integers")
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise InputError(f"{what} must be a list of integers")
     vals = list(values)
     if not vals and not allow_empty: raise InputError(f"{what} is empty")
     if len(vals) > max_len: raise InputError(f"{what} has {len(vals)} entries; at most {max_len} are allowed")
@@ -57,14 +59,18 @@ def check_ids(values, what:str, limit:int, max_len:int, allow_empty:bool=False) 
 
 # %% ../nbs/15_predict.ipynb #fccafc3b
 def paper_features(num_features:int, words=None, features=None) -> torch.Tensor:
-    "A new paper as a `(1, num_features)` row: from `words` (ids into the vocabulary) or raw `features`, rows summing to 1."
-    if (words is None) == (features is None): raise InputError("give the paper's `words` (word ids) or its `features` (a full vector), not both or neither")
+    """A new paper as a `(1, num_features)` row: from `words` (ids into the vocabulary) or raw `features`, rows
+    summing to 1."""
+    if (words is None) == (features is None):
+        raise InputError("give the paper's `words` (word ids) or its `features` (a full vector), not both or neither")
     if words is not None:
         x = torch.zeros(num_features)
         x[check_ids(words, "words", num_features, num_features, allow_empty=True)] = 1.0
     else:
-        if isinstance(features, (str, bytes, dict)) or not hasattr(features, "__len__"): raise InputError("features must be a list of numbers")
-        if len(features) != num_features: raise InputError(f"features has {len(features)} values; this model's vocabulary has {num_features} words")
+        if isinstance(features, (str, bytes, dict)) or not hasattr(features, "__len__"):
+            raise InputError("features must be a list of numbers")
+        if len(features) != num_features:
+            raise InputError(f"features has {len(features)} values; this model's vocabulary has {num_features} words")
         try: x = torch.as_tensor(features, dtype=torch.float32)
         except (TypeError, ValueError) as e: raise InputError(f"features must be a list of numbers: {e}") from None
         if not torch.isfinite(x).all(): raise InputError("features must be finite numbers (no NaN or infinity)")
@@ -88,7 +94,8 @@ def _into(ptr:torch.Tensor, src:torch.Tensor, nodes:torch.Tensor) -> tuple[torch
 
 # %% ../nbs/15_predict.ipynb #fbf05cd0b
 def upstream(ptr:torch.Tensor, src:torch.Tensor, seeds:torch.Tensor, hops:int) -> tuple[torch.Tensor, torch.Tensor]:
-    "The nodes within `hops` steps upstream of `seeds` (sorted) and the edges among them, relabelled to positions in that list."
+    """The nodes within `hops` steps upstream of `seeds` (sorted) and the edges among them, relabelled to positions
+    in that list."""
     n = len(ptr) - 1
     seen = torch.zeros(n, dtype=torch.bool)
     seen[seeds] = True
@@ -104,7 +111,8 @@ def upstream(ptr:torch.Tensor, src:torch.Tensor, seeds:torch.Tensor, hops:int) -
     return subset, torch.stack([torch.searchsorted(subset, s[keep]), torch.searchsorted(subset, t[keep])])
 
 # %% ../nbs/15_predict.ipynb #fbf05cd0bx
-def paper_subgraph(ptr:torch.Tensor, src:torch.Tensor, cites:torch.Tensor, hops:int) -> tuple[torch.Tensor, torch.Tensor]:
+def paper_subgraph(ptr:torch.Tensor, src:torch.Tensor, cites:torch.Tensor,
+                   hops:int) -> tuple[torch.Tensor, torch.Tensor]:
     "`upstream` of `cites`, with a new last node linked both ways to `cites`."
     subset, edge_index = upstream(ptr, src, cites, hops)
     new, c = torch.full_like(cites, len(subset)), torch.searchsorted(subset, cites)
@@ -112,7 +120,8 @@ def paper_subgraph(ptr:torch.Tensor, src:torch.Tensor, cites:torch.Tensor, hops:
 
 # %% ../nbs/15_predict.ipynb #eb725791
 def citation_links(classes:np.ndarray, edge_index, k:int) -> tuple[np.ndarray, np.ndarray]:
-    "How the graph's papers cite, by class of `k`: `links[a, b]`, the chance that a class-`a` paper's citation goes to class `b` (add-one smoothed), and `prior[b]`, the share of class `b` among the papers."
+    """How the graph's papers cite, by class of `k`: `links[a, b]`, the chance that a class-`a` paper's citation
+    goes to class `b` (add-one smoothed), and `prior[b]`, the share of class `b` among the papers."""
     src, dst = np.asarray(edge_index)  # the paper `dst` cites `src`, as `in_edges` reads the edges
     links = 1 + np.bincount(classes[dst] * k + classes[src], minlength=k * k).reshape(k, k)
     return links / links.sum(1, keepdims=True), np.bincount(classes, minlength=k) / len(classes)
@@ -120,9 +129,11 @@ def citation_links(classes:np.ndarray, edge_index, k:int) -> tuple[np.ndarray, n
 # %% ../nbs/15_predict.ipynb #ff1e6bbc
 RANDOM_SHARE = 0.25  # the share of random citations the `ood` score weighs against none
 
-def citation_ood(words_proba:np.ndarray, classes:np.ndarray, links:np.ndarray, prior:np.ndarray, src:np.ndarray, dst:np.ndarray,
+def citation_ood(words_proba:np.ndarray, classes:np.ndarray, links:np.ndarray, prior:np.ndarray,
+                 src:np.ndarray, dst:np.ndarray,
                  n:int, share:float=RANDOM_SHARE) -> np.ndarray:
-    "For each of `n` papers: the probability that a `share` of its citations `src -> dst` were drawn at random rather than all by its topic, at even prior odds (0.5 without any)."
+    """For each of `n` papers: the probability that a `share` of its citations `src -> dst` were drawn at random
+    rather than all by its topic, at even prior odds (0.5 without any)."""
     c = classes[src]
     topic = (words_proba[dst] * links[:, c].T).sum(1)  # chance of the cited class, given the citing paper's words
     llr = np.log1p(share * (prior[c] / topic - 1))  # each citation's log-likelihood ratio, summed per paper
@@ -130,28 +141,34 @@ def citation_ood(words_proba:np.ndarray, classes:np.ndarray, links:np.ndarray, p
 
 # %% ../nbs/15_predict.ipynb #ebf93ae0
 def citation_shares(classes:np.ndarray, src:np.ndarray, dst:np.ndarray, n:int, k:int) -> np.ndarray:
-    "For each of `n` papers: the share of its citations `src -> dst` into each of the `k` classes (`classes[src]`); zeros without any."
+    """For each of `n` papers: the share of its citations `src -> dst` into each of the `k` classes
+    (`classes[src]`); zeros without any."""
     counts = np.bincount(dst * k + classes[src], minlength=n * k).reshape(n, k)
     return counts / np.maximum(counts.sum(1, keepdims=True), 1)
 
 # %% ../nbs/15_predict.ipynb #86a3c6d6
 def correct_inputs(confidence, agreement) -> np.ndarray:
-    "The accuracy estimator's inputs, one row per prediction: the logit of its calibrated `confidence`, and its `agreement`."
+    """The accuracy estimator's inputs, one row per prediction: the logit of its calibrated `confidence`, and its
+    `agreement`."""
     conf = np.clip(np.asarray(confidence, dtype=float), 1e-6, 1 - 1e-6)
     return np.stack([np.log(conf / (1 - conf)), np.asarray(agreement, dtype=float)], -1)
 
 # %% ../nbs/15_predict.ipynb #9d93f678
-ESTIMATOR = ("confidence", "agreement", "intercept")  # the estimator's weights, as a run's metrics record them (`estimator_confidence`, ...)
+# the estimator's weights, as a run's metrics record them (`estimator_confidence`, ...)
+ESTIMATOR = ("confidence", "agreement", "intercept")
 
 def correct_proba(confidence, agreement, estimator:dict|None=None) -> np.ndarray:
-    "The chance each prediction is right: the logistic `estimator` (a weight per input of `correct_inputs`, and an intercept), or the `confidence` itself without one."
+    """The chance each prediction is right: the logistic `estimator` (a weight per input of `correct_inputs`, and an
+    intercept), or the `confidence` itself without one."""
     if not estimator: return np.asarray(confidence, dtype=float)
-    z = correct_inputs(confidence, agreement) @ np.array([estimator["confidence"], estimator["agreement"]]) + estimator["intercept"]
+    w = np.array([estimator["confidence"], estimator["agreement"]])
+    z = correct_inputs(confidence, agreement) @ w + estimator["intercept"]
     return 1 / (1 + np.exp(-z))
 
 # %% ../nbs/15_predict.ipynb #81131b6d
 class Predictor:
-    "A model and its graph, ready to answer: every node's prediction computed once; new papers classified on their neighbourhood."
+    """A model and its graph, ready to answer: every node's prediction computed once; new papers classified on their
+    neighbourhood."""
     def __init__(self, model:nn.Module, data:Data, class_names, info:dict|None=None):
         self.data, self.class_names, self.info = data, list(class_names), dict(info or {})
         self.num_nodes = data.num_nodes  # PyG's Data.num_nodes is computed on each access
@@ -161,7 +178,8 @@ class Predictor:
         self.temperature = float(m.get("temperature", 1.0))  # fit on validation nodes at training (`cora_gnn.train`)
         with torch.inference_mode(): self.proba = (model.eval()(data.x, data.edge_index) / self.temperature).softmax(-1)
         conf, classes = self.proba.max(1)
-        self.classes = classes.numpy()  # the scores below are plain numpy: a single paper's costs microseconds, not a tensor op's overhead
+        # the scores below are plain numpy: a single paper's costs microseconds, not a tensor op's overhead
+        self.classes = classes.numpy()
         self.links, self.prior = citation_links(self.classes, data.edge_index, len(self.class_names))
         src, dst = data.edge_index.unique(dim=1).numpy()
         self.ood = self.citation_ood(self.words_proba(data.x).numpy(), src, dst, self.num_nodes)
@@ -171,42 +189,51 @@ class Predictor:
         self.set_estimator(recorded, "recorded with the run" if recorded else None)
 
     def set_estimator(self, estimator:dict|None, source:str|None=None):
-        "Answer `p_correct` with `estimator` (None: the confidence itself), every node's answer included; `info['estimator']` says whence."
+        """Answer `p_correct` with `estimator` (None: the confidence itself), every node's answer included;
+        `info['estimator']` says whence."""
         self.estimator, self.info["estimator"] = estimator, source
         self.p_correct = correct_proba(self.confidence, self.agreement, estimator)
-        self.nodes = [dict(index=i, class_id=c, class_name=self.class_names[c], confidence=f, probabilities=p, ood=o, p_correct=r)
-                      for i, (c, f, p, o, r) in enumerate(zip(self.classes.tolist(), self.confidence.tolist(), self.proba.tolist(),
-                                                              self.ood.tolist(), self.p_correct.tolist()))]
+        self.nodes = [dict(index=i, class_id=c, class_name=self.class_names[c], confidence=f,
+                           probabilities=p, ood=o, p_correct=r)
+                      for i, (c, f, p, o, r) in enumerate(zip(*(t.tolist() for t in (
+                          self.classes, self.confidence, self.proba, self.ood, self.p_correct))))]
 
     @classmethod
     def from_checkpoint(cls, path:str|Path, data:Data|None=None, root=None, mirror=None) -> "Predictor":
-        "Load the checkpoint at `path` and the graph it was trained on (or `data`); refuse a graph that does not match it."
+        """Load the checkpoint at `path` and the graph it was trained on (or `data`); refuse a graph that does not
+        match it."""
         path = Path(path)
         ck = load_checkpoint(path)
         if data is None: data = load_graph(ck.dataset["name"], root, mirror)
         ck = load_checkpoint(path, data)  # checks that the model fits the graph's shapes
         want, have = ck.dataset.get("fingerprint"), getattr(data, "fingerprint", None)
         if want and have and want != have:
-            raise CheckpointError(f"{path} was trained on a graph with fingerprint {want}; the loaded {ck.dataset['name']} has {have}")
+            raise CheckpointError(f"{path} was trained on a graph with fingerprint {want}; the loaded "
+                                  f"{ck.dataset['name']} has {have}")
         info = dict(model=ck.config.model, run_id=run_id(path), checkpoint=str(path), checkpoint_sha256=sha256(path),
                     metrics=ck.metrics, dataset=ck.dataset, versions=ck.versions)
         return cls(ck.model, data, ck.class_names, info)
 
     def words_proba(self, x:torch.Tensor) -> torch.Tensor:
         "Calibrated class probabilities of the papers `x` (rows of features) from their words alone, without citations."
-        with torch.inference_mode(): return (self.model(x, torch.empty(2, 0, dtype=torch.long)) / self.temperature).softmax(-1)
+        with torch.inference_mode():
+            return (self.model(x, torch.empty(2, 0, dtype=torch.long)) / self.temperature).softmax(-1)
 
     def citation_ood(self, words_proba:np.ndarray, src:np.ndarray, dst:np.ndarray, n:int) -> np.ndarray:
-        "`citation_ood` of `n` papers with `words_proba` citing graph nodes `src -> dst`, by this graph's citation habits."
+        """`citation_ood` of `n` papers with `words_proba` citing graph nodes `src -> dst`, by this graph's citation
+        habits."""
         return citation_ood(words_proba, self.classes, self.links, self.prior, src, dst, n)
 
     def citation_agreement(self, src:np.ndarray, dst:np.ndarray, predicted) -> np.ndarray:
-        "For papers of `predicted` classes citing graph nodes `src -> dst`: the share of each one's citations into its class (`citation_shares`)."
+        """For papers of `predicted` classes citing graph nodes `src -> dst`: the share of each one's citations into
+        its class (`citation_shares`)."""
         predicted = np.asarray(predicted, dtype=int)
-        return citation_shares(self.classes, src, dst, len(predicted), len(self.class_names))[np.arange(len(predicted)), predicted]
+        return citation_shares(self.classes, src, dst, len(predicted),
+                               len(self.class_names))[np.arange(len(predicted)), predicted]
 
     def graph_inputs(self, nodes) -> tuple[list, list]:
-        "The word ids and cited nodes of graph `nodes`, as a new paper would send them: its words, and the papers linked to it."
+        """The word ids and cited nodes of graph `nodes`, as a new paper would send them: its words, and the papers
+        linked to it."""
         x = self.data.x
         words = [(x[i] > 0).nonzero().view(-1).tolist() for i in nodes]
         return words, [self._src[self._ptr[i]:self._ptr[i + 1]].unique().tolist() for i in nodes]
@@ -216,11 +243,14 @@ class Predictor:
         return [self.nodes[i] for i in check_ids(indices, "indices", self.num_nodes, MAX_INDICES)]
 
     def neighbourhood(self, index=None, words=None, features=None, cites=(), unlinked:bool=False) -> "Neighbourhood":
-        "What the model sees to classify graph node `index`, or a new paper (its `words` or `features`, and `cites`): the nodes within its reach; `unlinked` adds a copy of the paper without citations, last."
+        """What the model sees to classify graph node `index`, or a new paper (its `words` or `features`, and
+        `cites`): the nodes within its reach; `unlinked` adds a copy of the paper without citations, last."""
         if index is not None:
             (i,) = check_ids([index], "index", self.num_nodes, 1)
-            nodes, edge_index = upstream(self._ptr, self._src, torch.tensor([i]), self.model.hops + 1)  # one step further: the degrees at the edge count
-            return Neighbourhood(self.data.x.index_select(0, nodes), edge_index, nodes, int(torch.searchsorted(nodes, i)))
+            # one step further: the degrees at the edge count
+            nodes, edge_index = upstream(self._ptr, self._src, torch.tensor([i]), self.model.hops + 1)
+            return Neighbourhood(self.data.x.index_select(0, nodes), edge_index, nodes,
+                                 int(torch.searchsorted(nodes, i)))
         x_new = paper_features(self.data.num_features, words, features)
         cites = check_ids(cites, "cites", self.num_nodes, MAX_CITES, allow_empty=True)
         nodes, edge_index = paper_subgraph(self._ptr, self._src, torch.tensor(cites, dtype=torch.long), self.model.hops)
@@ -228,18 +258,22 @@ class Predictor:
                              torch.cat([nodes, torch.tensor([-1] * (1 + unlinked))]), len(nodes))
 
     def paper_graph(self, words=None, features=None, cites=()) -> tuple[torch.Tensor, torch.Tensor]:
-        "The features and edges the model sees for a new paper: its cited papers' neighbourhood, then the paper as the last node."
+        """The features and edges the model sees for a new paper: its cited papers' neighbourhood, then the paper as
+        the last node."""
         g = self.neighbourhood(words=words, features=features, cites=cites)
         return g.x, g.edge_index
 
     def predict_paper(self, words=None, features=None, cites=()) -> dict:
         "Classify a paper that is not in the graph, from its `words` or `features` and the nodes it `cites`."
-        with torch.inference_mode():  # one pass: the paper with its citations, and an unlinked copy of it (its words alone); tensors built here skip autograd's bookkeeping
+        # one pass: the paper with its citations, and an unlinked copy of it (its words alone); tensors built here
+        # skip autograd's bookkeeping
+        with torch.inference_mode():
             g = self.neighbourhood(words=words, features=features, cites=cites, unlinked=True)
             p, pw = (self.model(g.x, g.edge_index)[-2:] / self.temperature).softmax(-1)
         c, cited = int(p.argmax()), np.array(cites, dtype=int)
         to_paper = np.zeros_like(cited)  # every citation is the one paper's
         ood = float(self.citation_ood(pw.numpy()[None], cited, to_paper, 1)[0])
         agreement = self.citation_agreement(cited, to_paper, [c])
-        return dict(index=None, class_id=c, class_name=self.class_names[c], confidence=float(p[c]), probabilities=p.tolist(), ood=ood,
+        return dict(index=None, class_id=c, class_name=self.class_names[c], confidence=float(p[c]),
+                    probabilities=p.tolist(), ood=ood,
                     p_correct=float(correct_proba([float(p[c])], agreement, self.estimator)[0]))

@@ -1,4 +1,4 @@
-"""Every prediction the service makes, in an embedded SQLite database (WAL mode) or a PostgreSQL server shared by many replicas, committed in batches: the rows of one event-loop pass together, or a writer thread's queue; what the service acknowledges as logged is committed.
+"""Every prediction, logged to SQLite or to a PostgreSQL shared by replicas, committed before it is acknowledged.
 
 Docs: https://cora-gnn.github.io/cora-gnn/predlog.html.md"""
 
@@ -57,43 +57,47 @@ CREATE TABLE IF NOT EXISTS feedback (
     UNIQUE (request_id, item)
 );
 """
-_BASE = ("ts", "request_id", "endpoint", "node_index", "words", "cites", "class_id", "class_name", "confidence", "model", "run_id")
+_BASE = ("ts", "request_id", "endpoint", "node_index", "words", "cites", "class_id", "class_name",
+         "confidence", "model", "run_id")
 COLUMNS = (*_BASE, "ood")
 EXPLANATION_COLUMNS = (*_BASE[:-2], "method", "top_words", "top_papers", "drop_without_top", *_BASE[-2:])
 FEEDBACK_COLUMNS = ("ts", "request_id", "item", "class_id")
 TABLES = {"predictions": COLUMNS, "explanations": EXPLANATION_COLUMNS, "feedback": FEEDBACK_COLUMNS}
 INSERT = {t: f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})" for t, cols in TABLES.items()}
 # PostgreSQL: the same tables; 8-byte floats (its REAL has 4 bytes), an identity id, `%s` placeholders
-PG_SCHEMA = SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY").replace(" REAL", " DOUBLE PRECISION")
+PG_SCHEMA = SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT",
+                           "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY").replace(" REAL", " DOUBLE PRECISION")
 _PG_INSERT = {t: q.replace("?", "%s") for t, q in INSERT.items()}
-ADDED = {"predictions": [("ood", "REAL")]}  # columns added after the first release: logs made before them get them on opening
+ADDED = {"predictions": [("ood", "REAL")]}  # columns added since the first release: older logs get them on opening
 
 class PredictionLogError(ResourceError):
     "The prediction log cannot be opened, written or read; the message says which file and why."
 
 # %% ../nbs/18_predlog.ipynb #1a056ab6a
 def log_row(prediction:dict, request_id:str, model:str, run_id:str, words=None, cites=None, ts:float|None=None) -> dict:
-    "One row of the log for `prediction` (a `Predictor` result): a node's when `prediction['index']` is set, else a new paper's."
+    "One log row for `prediction` (a `Predictor` result): a node's when `prediction['index']` is set, else a paper's."
     node = prediction.get("index") is not None
     return dict(ts=time.time() if ts is None else ts, request_id=request_id, endpoint="node" if node else "paper",
-                node_index=prediction["index"] if node else None,
-                words=None if node else json.dumps(list(words or [])), cites=None if node else json.dumps(list(cites or [])),
-                class_id=prediction["class_id"], class_name=prediction["class_name"], confidence=prediction["confidence"],
-                model=model, run_id=run_id, ood=prediction.get("ood"))
+                node_index=prediction["index"] if node else None, words=None if node else json.dumps(list(words or [])),
+                cites=None if node else json.dumps(list(cites or [])), class_id=prediction["class_id"],
+                class_name=prediction["class_name"], confidence=prediction["confidence"], model=model, run_id=run_id,
+                ood=prediction.get("ood"))
 
 # %% ../nbs/18_predlog.ipynb #1a056ab6b
-def explanation_row(explanation:dict, request_id:str, model:str, run_id:str, words=None, cites=None, ts:float|None=None) -> dict:
-    "One row of the `explanations` table for `explanation` (an `Explanation.to_dict()`), with the explained paper's `words` and `cites`."
+def explanation_row(explanation:dict, request_id:str, model:str, run_id:str, words=None, cites=None,
+                    ts:float|None=None) -> dict:
+    "One `explanations` row for `explanation` (an `Explanation.to_dict()`), with the paper's `words` and `cites`."
     e = explanation
     row = log_row(e, request_id, model, run_id, words, cites, ts)
     return {**{k: row[k] for k in _BASE[:-2]}, "method": e["method"], "top_words": json.dumps(e["words"]),
-            "top_papers": json.dumps(e["papers"]), "drop_without_top": e["fidelity"]["drop"], "model": model, "run_id": run_id}
+            "top_papers": json.dumps(e["papers"]), "drop_without_top": e["fidelity"]["drop"],
+            "model": model, "run_id": run_id}
 
 # %% ../nbs/18_predlog.ipynb #1a056ab6c
 _BY_WIDTH = {len(cols): t for t, cols in TABLES.items()}
 
 def _by_table(rows:list[dict]) -> dict:
-    "`rows` as `{table: [value tuples]}`, each row going to the table with as many columns (a missing column raises `KeyError`)."
+    "`rows` as `{table: [value tuples]}`, each to the table with as many columns (else a `KeyError`)."
     out = {}
     for r in rows:
         t = _BY_WIDTH.get(len(r), "predictions")
@@ -114,7 +118,7 @@ def redact(target) -> str:
 _log = logging.getLogger(__name__)
 
 def _connect(path:Path, synchronous:str="NORMAL", writer:bool=False) -> sqlite3.Connection:
-    "A connection to the log in WAL mode; a `writer` never checkpoints (the checkpoint thread does, off the commit path)."
+    "A connection to the log in WAL mode; a `writer` never checkpoints (the checkpoint thread does, off the commits)."
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -123,7 +127,7 @@ def _connect(path:Path, synchronous:str="NORMAL", writer:bool=False) -> sqlite3.
 
 # %% ../nbs/18_predlog.ipynb #13e00001
 class _Commits:
-    "Insert batches of rows into the SQLite log at `path`, one transaction each, and count what was and was not written."
+    "Insert batches of rows into the SQLite log at `path`, one transaction each; count what was and was not written."
     def __init__(self, path:Path, synchronous:str):
         self.path, self.synchronous, self.rows, self.failures, self._lock = path, synchronous, 0, 0, threading.Lock()
 
@@ -180,7 +184,7 @@ def _settle(batch:list, exc:Exception|None):
 
 # %% ../nbs/18_predlog.ipynb #13e00003
 class _ThreadWriter:
-    "A writer thread that commits everything queued (up to `max_batch` submissions) in one transaction, then settles the futures."
+    "A writer thread: commits all queued (up to `max_batch` submissions) in one transaction, then settles the futures."
     def __init__(self, commits:_Commits, max_batch:int=1024):
         self.commits, self.max_batch, self._queue = commits, max_batch, queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -207,9 +211,9 @@ class _ThreadWriter:
 
 # %% ../nbs/18_predlog.ipynb #13e00004
 class _LoopWriter:
-    "Commit the rows submitted on an event loop during one pass of it, in one transaction at the end of the pass, on the loop."
+    "Commit the rows an event loop's pass submitted in one transaction, at the end of the pass, on the loop."
     def __init__(self, commits:_Commits):
-        self.commits, self._pending, self._conns = commits, {}, {}  # per loop: (rows, future) waiting for the pass to end; its connection
+        self.commits, self._pending, self._conns = commits, {}, {}  # per loop: (rows, future)s of the pass; its conn
 
     def submit(self, rows:list[dict]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
@@ -262,28 +266,33 @@ def _open_sqlite(path:Path, synchronous:str):
     except (OSError, sqlite3.Error) as e: raise PredictionLogError(f"cannot open the prediction log {path}: {e}") from e
 
 def _open_postgres(url:str, max_size:int=4, timeout:float=10.0):
-    "An open psycopg connection pool on `url`, its tables created if missing; a clear error when the server cannot be reached."
+    "An open psycopg pool on `url`, its tables created if missing; a clear error when the server cannot be reached."
     import psycopg
     from psycopg_pool import ConnectionPool
     try:
-        psycopg.connect(url, connect_timeout=int(timeout)).close()  # the server's own reason, rather than a pool timeout
-        pool = ConnectionPool(url, min_size=1, max_size=max_size, kwargs=dict(autocommit=True), open=False, name="prediction-log")
+        psycopg.connect(url, connect_timeout=int(timeout)).close()  # the server's own reason, not a pool timeout
+        pool = ConnectionPool(url, min_size=1, max_size=max_size, kwargs=dict(autocommit=True), open=False,
+                              name="prediction-log")
         pool.open(wait=True, timeout=timeout)
         with pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(7243)")  # replicas starting together create the tables once
             for stmt in filter(str.strip, PG_SCHEMA.split(";")): conn.execute(stmt)
             for table, cols in ADDED.items():
-                for name, kind in cols: conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind.replace('REAL', 'DOUBLE PRECISION')}")
+                for name, kind in cols:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} "
+                                 f"{kind.replace('REAL', 'DOUBLE PRECISION')}")
     except Exception as e: raise PredictionLogError(f"cannot open the prediction log {redact(url)}: {e}") from e
     return pool
 
 
 # %% ../nbs/18_predlog.ipynb #13e00006
 class PredictionLog:
-    "An append-only prediction log (SQLite path or PostgreSQL URL) written in batches: `submit` (threads) and `submit_async` (coroutines) resolve on commit."
+    "An append-only log (SQLite path or PostgreSQL URL) written in batches; `submit`, `submit_async` resolve on commit."
     def __init__(self, target:str|Path, synchronous:str="NORMAL", max_batch:int=1024):
-        if synchronous not in ("NORMAL", "FULL"): raise UsageError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
-        self.synchronous, self._closed, self._pool, self._loop, self._checkpointer = synchronous, False, None, None, None
+        if synchronous not in ("NORMAL", "FULL"):
+            raise UsageError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self.synchronous, self._closed = synchronous, False
+        self._pool = self._loop = self._checkpointer = None
         if is_postgres(target):
             self.path, self._pool = redact(target), _open_postgres(str(target))
             self._commits = _PgCommits(str(target), self._pool)
@@ -302,7 +311,7 @@ class PredictionLog:
         return self._refuse(Future()) if self._closed else self._thread.submit(rows, Future())
 
     def submit_async(self, rows:list[dict]) -> asyncio.Future:
-        "`submit` for a coroutine; `await` returns after the commit. SQLite: the rows of one event-loop pass are committed together when it ends."
+        "`submit` for a coroutine, returning after the commit. SQLite: one event-loop pass's rows commit together."
         if self._closed: return self._refuse(asyncio.get_running_loop().create_future())
         return self._loop.submit(rows) if self._loop else asyncio.wrap_future(self._thread.submit(rows, Future()))
 
@@ -315,9 +324,11 @@ class PredictionLog:
         if self._closed or not self._thread.thread.is_alive(): return False
         try:
             if self._pool:
-                with self._pool.connection(timeout=2) as conn: conn.execute("SELECT has_table_privilege('predictions', 'INSERT')")
+                with self._pool.connection(timeout=2) as conn:
+                    conn.execute("SELECT has_table_privilege('predictions', 'INSERT')")
             else:
-                with closing(_connect(self.path, self.synchronous)) as conn: conn.execute("BEGIN IMMEDIATE"); conn.execute("ROLLBACK")
+                with closing(_connect(self.path, self.synchronous)) as conn:
+                    conn.execute("BEGIN IMMEDIATE"); conn.execute("ROLLBACK")
             return True
         except Exception: return False
 
@@ -337,16 +348,17 @@ class PredictionLog:
 # %% ../nbs/18_predlog.ipynb #a79c1046
 @contextmanager
 def session(target, write:bool=False):
-    "One transaction on the log `target` (SQLite path or PostgreSQL URL): yields `run(sql, params) -> (rows, columns)`, `?` placeholders."
+    "A transaction on the log `target` (SQLite path or PostgreSQL URL): yields `run(sql, params) -> (rows, columns)`."
     if is_postgres(target):
         import psycopg
-        with psycopg.connect(str(target), connect_timeout=10) as conn, conn.cursor() as cur:  # commits on a clean exit, else rolls back
+        with psycopg.connect(str(target), connect_timeout=10) as conn, conn.cursor() as cur:  # commits on a clean exit
             def run(sql, params=()):
                 cur.execute(sql.replace("?", "%s"), params)
                 return (cur.fetchall(), [d.name for d in cur.description]) if cur.description else ([], [])
             yield run
         return
-    with closing(sqlite3.connect(f"file:{target}" + ("" if write else "?mode=ro"), uri=True, isolation_level=None, timeout=10)) as conn:
+    with closing(sqlite3.connect(f"file:{target}" + ("" if write else "?mode=ro"), uri=True, isolation_level=None,
+                                 timeout=10)) as conn:
         def run(sql, params=()):
             cur = conn.execute(sql, params)
             return cur.fetchall(), [d[0] for d in cur.description or ()]
@@ -371,17 +383,18 @@ def require_log(target):
 
 # %% ../nbs/18_predlog.ipynb #97cb8637
 def read_window(target, sql:str, since:float|None, until:float|None, *params) -> pd.DataFrame:
-    "The rows of the read-only `sql` on the log `target` for the window `since <= ts < until` (its first two parameters), then `params`."
+    "Rows of read-only `sql` on the log `target` in `since <= ts < until` (its first two parameters), then `params`."
     require_log(target)
     window = (since if since is not None else float("-inf"), until if until is not None else float("inf"))
     try: return _query(target, sql, (*window, *params))
     except Exception as e: raise PredictionLogError(f"cannot read the prediction log {redact(target)}: {e}") from e
 
 # %% ../nbs/18_predlog.ipynb #174c3242
-def read_log(target:str|Path, last:int|None=None, since:float|None=None, until:float|None=None, table:str="predictions") -> pd.DataFrame:
-    "Rows of `table` in the prediction log `target` (oldest first): those with `since <= ts < until`, then the `last` of them."
+def read_log(target:str|Path, last:int|None=None, since:float|None=None, until:float|None=None,
+             table:str="predictions") -> pd.DataFrame:
+    "Rows of `table` in the prediction log `target` (oldest first) with `since <= ts < until`, then the `last` of them."
     if last is not None and last < 1: raise UsageError(f"last must be at least 1, not {last}")
     if table not in TABLES: raise UsageError(f"table must be one of {', '.join(TABLES)}, not {table!r}")
     sql = f"SELECT * FROM {table} WHERE ts >= ? AND ts < ? ORDER BY id DESC" + (" LIMIT ?" if last else "")
     df = read_window(target, sql, since, until, *([last] if last else [])).iloc[::-1].reset_index(drop=True)
-    return df.astype({"node_index": "Int64"}) if "node_index" in df else df  # ids, not floats, beside the new papers' nulls
+    return df.astype({"node_index": "Int64"}) if "node_index" in df else df  # ids, not floats, beside the papers' nulls

@@ -1,4 +1,4 @@
-"""Where training and inference spend their time: cProfile for the Python side, `torch.profiler` for the operators, and a flame chart of one epoch.
+"""Where training and inference spend their time: cProfile, `torch.profiler`, and a flame chart of one epoch.
 
 Docs: https://cora-gnn.github.io/cora-gnn/profiling.html.md"""
 
@@ -30,11 +30,13 @@ def epochs(model:torch.nn.Module, data, n:int=10, lr:float=0.01, weight_decay:fl
 
 # %% ../nbs/14_profiling.ipynb #03abde35
 def python_profile(fn, *args, top:int=15, **kwargs) -> pd.DataFrame:
-    "The `top` functions by own time while `fn(*args, **kwargs)` runs: calls, own and cumulative seconds, share of the total."
+    """The `top` functions by own time while `fn(*args, **kwargs)` runs: calls, own and cumulative seconds, share of
+    the total."""
     prof = cProfile.Profile()
     prof.runcall(fn, *args, **kwargs)
     st = pstats.Stats(prof)
-    rows = [dict(function=f"{fn_name} ({file.rsplit('/', 1)[-1]}:{line})" if line else fn_name, calls=nc, own_s=tt, cumulative_s=ct)
+    rows = [dict(function=f"{fn_name} ({file.rsplit('/', 1)[-1]}:{line})" if line else fn_name, calls=nc,
+                 own_s=tt, cumulative_s=ct)
             for (file, line, fn_name), (cc, nc, tt, ct, _) in st.stats.items()]
     df = pd.DataFrame(rows).sort_values("own_s", ascending=False)
     df["share"] = df.own_s / st.total_tt

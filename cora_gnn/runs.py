@@ -1,4 +1,4 @@
-"""The run directory, written by one function for the command line and every pipeline; run names; and the registry: list the runs, promote one for serving, and find the promoted checkpoint, pinned by its hash.
+"""The run directory, written one way for all, and the registry: list runs, promote one, find the served checkpoint.
 
 Docs: https://cora-gnn.github.io/cora-gnn/runs.html.md"""
 
@@ -25,13 +25,15 @@ RUN_FILES = ("checkpoint.pt", "history.csv", "metrics.json", "run.json")
 
 def save_run(result, out_dir:str|Path, source:str, figures:dict|None=None, tracking:dict|None=None,
              pipeline:dict|None=None) -> Path:
-    "Write `result` (a `FitResult`) as a run directory: checkpoint, metrics, history, `run.json`, and `figures` (name -> figure) as PNGs."
+    """Write `result` (a `FitResult`) as a run directory: checkpoint, metrics, history, `run.json`, and `figures`
+    (name -> figure) as PNGs."""
     out = Path(out_dir)
     ckpt = save_checkpoint(result, out/"checkpoint.pt")
     atomic_write(out/"history.csv", lambda p: result.history.to_csv(p, index=False))
     write_json(out/"metrics.json", result.metrics)
     for name, fig in (figures or {}).items(): save_figure(fig, out/"figures"/f"{name}.png", dpi=110)
-    write_json(out/"run.json", {"params": asdict(result.config), "dataset": result.dataset, "class_names": list(result.class_names),
+    write_json(out/"run.json", {"params": asdict(result.config), "dataset": result.dataset,
+                                "class_names": list(result.class_names),
                                 "versions": versions(), "checkpoint_sha256": sha256(ckpt), "metrics": result.metrics,
                                 "created": timestamp(), "source": source, "tracking": tracking, "pipeline": pipeline})
     return out
@@ -52,18 +54,21 @@ def run_record(run:str|Path) -> dict:
     "The `run.json` of run directory `run`, or a `RegistryError`."
     run = Path(run)
     try: return json.loads((run/"run.json").read_text())
-    except (OSError, ValueError) as e: raise RegistryError(f"{run} is not a run directory (no readable run.json): {e}") from e
+    except (OSError, ValueError) as e:
+        raise RegistryError(f"{run} is not a run directory (no readable run.json): {e}") from e
 
 # %% ../nbs/10_runs.ipynb #a0b10011
 def _promotion(root:Path) -> dict|None:
     "The record of `root/promoted.json`, or None when no run is promoted."
     if not (root/PROMOTED).is_file(): return None
     try: return json.loads((root/PROMOTED).read_text())
-    except (OSError, ValueError) as e: raise RegistryError(f"{root/PROMOTED} is unreadable ({e}): promote a run again") from e
+    except (OSError, ValueError) as e:
+        raise RegistryError(f"{root/PROMOTED} is unreadable ({e}): promote a run again") from e
 
 # %% ../nbs/10_runs.ipynb #a0b10012
 def list_runs(root:str|Path|None=None) -> pd.DataFrame:
-    "One row per run directory under `root` (default: the registry): id, model, dataset, seed, accuracies, creation time, promoted flag."
+    """One row per run directory under `root` (default: the registry): id, model, dataset, seed, accuracies,
+    creation time, promoted flag."""
     root = runs_dir(root)
     promoted = (_promotion(root) or {}).get("run")
     rows = []
@@ -73,7 +78,8 @@ def list_runs(root:str|Path|None=None) -> pd.DataFrame:
         rows.append({"run": rj.parent.name, "model": p.get("model"), "dataset": r.get("dataset", {}).get("name"),
                      "seed": p.get("seed"), "val_acc": m.get("val_acc"), "test_acc": m.get("test_acc"),
                      "epochs": m.get("epochs"), "created": r.get("created"), "promoted": rj.parent.name == promoted})
-    return pd.DataFrame(rows, columns=["run", "model", "dataset", "seed", "val_acc", "test_acc", "epochs", "created", "promoted"])
+    return pd.DataFrame(rows, columns=["run", "model", "dataset", "seed", "val_acc", "test_acc", "epochs",
+                                       "created", "promoted"])
 
 # %% ../nbs/10_runs.ipynb #a0b10013
 def _verified(run:Path) -> tuple[Path, str]:
@@ -86,7 +92,8 @@ def _verified(run:Path) -> tuple[Path, str]:
 
 # %% ../nbs/10_runs.ipynb #81c09262
 def promote(run:str|Path, root:str|Path|None=None) -> Path:
-    "Mark `run` (a name under `root`, or a path) as the one to serve, pinned by its checkpoint's hash; returns the checkpoint."
+    """Mark `run` (a name under `root`, or a path) as the one to serve, pinned by its checkpoint's hash; returns the
+    checkpoint."""
     root = runs_dir(root)
     run = Path(run) if Path(run).is_dir() else root/str(run)
     if not run.is_dir(): raise RegistryError(f"no run {run.name!r} under {root}")
@@ -98,15 +105,19 @@ def promote(run:str|Path, root:str|Path|None=None) -> Path:
 def promoted_checkpoint(root:str|Path|None=None) -> Path:
     "The checkpoint of the promoted run under `root`, if it is still the one that was promoted."
     root = runs_dir(root)
-    if (rec := _promotion(root)) is None: raise RegistryError(f"no run is promoted under {root}: run `cora-gnn promote RUN`")
+    if (rec := _promotion(root)) is None:
+        raise RegistryError(f"no run is promoted under {root}: run `cora-gnn promote RUN`")
     ckpt, digest = _verified(root/rec["run"])
     if digest != rec.get("checkpoint_sha256"):
-        raise RegistryError(f"the checkpoint of run {rec['run']} changed after it was promoted (sha256 {rec.get('checkpoint_sha256')} "
-                            f"at promotion, {digest} now): check the run, then promote it again: cora-gnn promote {rec['run']}")
+        raise RegistryError(f"the checkpoint of run {rec['run']} changed after it was promoted (sha256 "
+                            f"{rec.get('checkpoint_sha256')} "
+                            f"at promotion, {digest} now): check the run, then promote it again: cora-gnn promote "
+                            f"{rec['run']}")
     return ckpt
 
 # %% ../nbs/10_runs.ipynb #a0b10016
 def run_id(checkpoint:str|Path) -> str:
-    "The registry run a checkpoint belongs to (its directory, when that holds a `run.json`), else the checkpoint's file stem."
+    """The registry run a checkpoint belongs to (its directory, when that holds a `run.json`), else the checkpoint's
+    file stem."""
     path = Path(checkpoint)
     return path.parent.name if (path.parent/"run.json").is_file() else path.stem

@@ -1,4 +1,4 @@
-"""Neighbour sampling for mini-batch training on PyTorch alone: a uniform sampler without replacement that PyG's `NodeLoader` drives, so mini-batches need no compiled extension.
+"""Neighbour sampling on PyTorch alone: a uniform sampler PyG's `NodeLoader` drives, with no compiled extension.
 
 Docs: https://cora-gnn.github.io/cora-gnn/sampling.html.md"""
 
@@ -23,8 +23,10 @@ from .errors import ResourceError, UsageError
 
 # %% ../nbs/08_sampling.ipynb #319db4f6
 def csc(edge_index:Tensor, num_nodes:int) -> tuple[Tensor, Tensor, Tensor]:
-    "`(colptr, row, perm)`: the sources of node v's incoming edges, ascending, are `row[colptr[v]:colptr[v+1]]`, edge ids `perm[...]`."
-    perm = (edge_index[1] * num_nodes + edge_index[0]).argsort()  # by destination, then source: the same subgraphs whatever the edges' order
+    """`(colptr, row, perm)`: the sources of node v's incoming edges, ascending, are `row[colptr[v]:colptr[v+1]]`,
+    edge ids `perm[...]`."""
+    # by destination, then source: the same subgraphs whatever the edges' order
+    perm = (edge_index[1] * num_nodes + edge_index[0]).argsort()
     colptr = torch.zeros(num_nodes + 1, dtype=torch.long)
     colptr[1:] = torch.bincount(edge_index[1], minlength=num_nodes).cumsum(0)
     return colptr, edge_index[0, perm], perm
@@ -41,7 +43,8 @@ def floyd(n:Tensor, k:int, generator:torch.Generator|None=None) -> Tensor:
 
 # %% ../nbs/08_sampling.ipynb #6cf70cdf
 def choose(deg:Tensor, k:int, generator:torch.Generator|None=None) -> tuple[Tensor, Tensor]:
-    "For node `i` of degree `deg[i]`: `min(deg[i], k)` distinct offsets in `range(deg[i])` (all if `k == -1`), as `(i, offset)` pairs."
+    """For node `i` of degree `deg[i]`: `min(deg[i], k)` distinct offsets in `range(deg[i])` (all if `k == -1`), as
+    `(i, offset)` pairs."""
     every = deg <= k if k >= 0 else torch.ones_like(deg, dtype=torch.bool)
     i_all, i_some = every.nonzero().view(-1), (~every).nonzero().view(-1)
     d = deg[i_all]
@@ -60,10 +63,12 @@ def first_seen(ids:Tensor) -> Tensor:
 
 # %% ../nbs/08_sampling.ipynb #c1eb8392
 class TorchNeighborSampler(BaseSampler):
-    "Uniform neighbour sampling without replacement, `num_neighbors[h]` per node at hop `h` (-1: all), on PyTorch alone."
+    """Uniform neighbour sampling without replacement, `num_neighbors[h]` per node at hop `h` (-1: all), on PyTorch
+    alone."""
     def __init__(self, data:Data, num_neighbors:list[int], generator:torch.Generator|None=None):
         if not num_neighbors or any(not isinstance(k, int) or k == 0 or k < -1 for k in num_neighbors):
-            raise UsageError(f"fanouts must be a non-empty list of positive integers (or -1: all), got {num_neighbors!r}")
+            raise UsageError("fanouts must be a non-empty list of positive integers (or -1: all), got "
+                             f"{num_neighbors!r}")
         self.num_neighbors, self.generator = list(num_neighbors), generator
         self.colptr, self.row, self.perm = csc(data.edge_index.cpu(), data.num_nodes)
         self._local = torch.full((data.num_nodes,), -1, dtype=torch.long)  # graph node -> subgraph node, -1: not in it
@@ -91,10 +96,12 @@ class TorchNeighborSampler(BaseSampler):
         new = first_seen(src[self._local[src] < 0])
         n = sum(len(x) for x in nodes)
         self._local[new] = torch.arange(n, n + len(new))
-        nodes.append(new); rows.append(self._local[src]); cols.append(self._local[frontier[owner]]); edges.append(self.perm[pos])
+        nodes.append(new); rows.append(self._local[src]); cols.append(self._local[frontier[owner]])
+        edges.append(self.perm[pos])
 
     def sample_from_edges(self, index, neg_sampling=None):
-        raise NotImplementedError("TorchNeighborSampler samples around seed nodes only; link prediction needs PyG's own sampler")
+        raise NotImplementedError("TorchNeighborSampler samples around seed nodes only; link prediction needs "
+                                  "PyG's own sampler")
 
 # %% ../nbs/08_sampling.ipynb #4e41995a
 SAMPLERS = ("auto", "torch", "pyg")
@@ -108,13 +115,16 @@ def compiled_sampler() -> bool:
 
 # %% ../nbs/08_sampling.ipynb #bdd25186
 def sampler_name(name:str|None=None) -> str:
-    "The sampler to use, `torch` or `pyg`: `name`, else `$CORA_GNN_SAMPLER`, else `auto` (pyg where installed, else torch)."
+    """The sampler to use, `torch` or `pyg`: `name`, else `$CORA_GNN_SAMPLER`, else `auto` (pyg where installed,
+    else torch)."""
     v = setting("sampler", name, "auto")
     if v not in SAMPLERS: raise UsageError(f"{ENV_SAMPLER} must be one of {', '.join(SAMPLERS)}, got {v!r}")
     if v == "auto": return "pyg" if compiled_sampler() else "torch"
     if v == "pyg" and not compiled_sampler():
-        raise SamplerMissingError(f"{ENV_SAMPLER}=pyg asks for PyG's compiled sampler, and neither pyg-lib nor torch-sparse is "
-                                  "installed: bash scripts/sampler.sh builds torch-sparse (needs g++), or use the torch sampler")
+        raise SamplerMissingError(f"{ENV_SAMPLER}=pyg asks for PyG's compiled sampler, and neither pyg-lib nor "
+                                  "torch-sparse is "
+                                  "installed: bash scripts/sampler.sh builds torch-sparse (needs g++), or use the "
+                                  "torch sampler")
     return v
 
 # %% ../nbs/08_sampling.ipynb #c067bc13
@@ -122,7 +132,10 @@ def neighbor_loader(data:Data, fanouts:list[int], input_nodes:Tensor, batch_size
                     sampler:str|None=None) -> NodeLoader:
     "Mini-batches of `input_nodes` with their neighbours sampled per hop by `sampler_name(sampler)`."
     if sampler_name(sampler) == "torch":
-        return NodeLoader(data, TorchNeighborSampler(data, list(fanouts)), input_nodes=input_nodes, batch_size=batch_size, shuffle=shuffle)
-    with warnings.catch_warnings():  # "install pyg-lib": it has no wheels for this torch; torch-sparse samples the same way
+        return NodeLoader(data, TorchNeighborSampler(data, list(fanouts)), input_nodes=input_nodes,
+                          batch_size=batch_size, shuffle=shuffle)
+    # "install pyg-lib": it has no wheels for this torch; torch-sparse samples the same way
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Using 'NeighborSampler' without a 'pyg-lib'")
-        return NeighborLoader(data, num_neighbors=list(fanouts), input_nodes=input_nodes, batch_size=batch_size, shuffle=shuffle)
+        return NeighborLoader(data, num_neighbors=list(fanouts), input_nodes=input_nodes,
+                              batch_size=batch_size, shuffle=shuffle)

@@ -1,4 +1,4 @@
-"""Time and peak memory of mini-batch training as the graph grows, each size measured in a fresh process, with the plot that shows how they grow.
+"""Time and peak memory of mini-batch training as the graph grows, each size in a fresh process, and their plot.
 
 Docs: https://cora-gnn.github.io/cora-gnn/scale.html.md"""
 
@@ -21,18 +21,22 @@ from .synth import synthetic_graph
 from .train import fit
 
 # %% ../nbs/13_scale.ipynb #0e29a090
-def epoch_profile(num_nodes:int, model:str="sage", batch_size:int=1024, fanouts:tuple=(10, 5), epochs:int=2, seed:int=0) -> dict:
-    "Generate a synthetic graph of `num_nodes` papers, train `epochs` mini-batch epochs; return sizes, seconds and peak memory of this process."
+def epoch_profile(num_nodes:int, model:str="sage", batch_size:int=1024, fanouts:tuple=(10, 5), epochs:int=2,
+                  seed:int=0) -> dict:
+    """Generate a synthetic graph of `num_nodes` papers, train `epochs` mini-batch epochs; return sizes, seconds and
+    peak memory of this process."""
     base, t0 = _peak_gib(), time.perf_counter()  # an idle process: Python, torch and PyG loaded
     data = synthetic_graph(num_nodes, seed=seed)
     made = time.perf_counter() - t0
     stamps = [time.perf_counter()]
-    res = fit(TrainConfig(model, batch_size=batch_size, fanouts=tuple(fanouts), epochs=epochs, patience=0, seed=seed), data,
+    res = fit(TrainConfig(model, batch_size=batch_size, fanouts=tuple(fanouts), epochs=epochs,
+                          patience=0, seed=seed), data,
               progress=False, callback=lambda row: stamps.append(time.perf_counter()))
     per_epoch = [b - a for a, b in zip(stamps, stamps[1:])]
     return {"nodes": data.num_nodes, "edges": data.num_edges, "train_nodes": int(data.train_mask.sum()),
             "generate_s": round(made, 3), "epoch_s": round(statistics.median(per_epoch), 3),
-            "peak_gib": round(peak := _peak_gib(), 3), "added_gib": round(peak - base, 3), "test_acc": res.metrics["test_acc"]}
+            "peak_gib": round(peak := _peak_gib(), 3), "added_gib": round(peak - base, 3),
+            "test_acc": res.metrics["test_acc"]}
 
 # %% ../nbs/13_scale.ipynb #0e29a090a
 def _peak_gib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
@@ -40,11 +44,14 @@ def _peak_gib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_max
 # %% ../nbs/13_scale.ipynb #0e29a090b
 def measure(num_nodes:int, **kwargs) -> dict:
     "`epoch_profile` in a fresh process, so that its peak memory is this size's alone."
-    profile = importlib.import_module("cora_gnn.scale").epoch_profile  # the exported one: a spawned process imports it by name
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool: return pool.submit(profile, num_nodes, **kwargs).result()
+    # the exported one: a spawned process imports it by name
+    profile = importlib.import_module("cora_gnn.scale").epoch_profile
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(profile, num_nodes, **kwargs).result()
 
 # %% ../nbs/13_scale.ipynb #1c50eb04
 def scaling(sizes:list[int], progress:bool=True, **kwargs) -> pd.DataFrame:
     "One `measure` row per graph size in `sizes`."
-    if not sizes or any(not isinstance(n, int) or n < 10 for n in sizes): raise UsageError(f"sizes must be integers >= 10, got {sizes!r}")
+    if not sizes or any(not isinstance(n, int) or n < 10 for n in sizes):
+        raise UsageError(f"sizes must be integers >= 10, got {sizes!r}")
     return pd.DataFrame([measure(n, **kwargs) for n in tqdm(sorted(sizes), desc="sizes", disable=not progress)])

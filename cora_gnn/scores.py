@@ -1,4 +1,4 @@
-"""The accuracy estimator behind every answer's `p_correct`: fit on the validation nodes sent as new papers, recorded with the run by `record_run` (the one way to write a run the service serves as is), or fitted when a model is loaded without one.
+"""The accuracy estimator behind `p_correct`: fit on validation nodes, recorded by `record_run` or fitted at load.
 
 Docs: https://cora-gnn.github.io/cora-gnn/scores.html.md"""
 
@@ -20,26 +20,31 @@ from .runs import save_run
 # %% ../nbs/16_scores.ipynb #4287cbc0
 def citation_pairs(cites:list) -> tuple[np.ndarray, np.ndarray]:
     "Papers' cited nodes (a list per paper) as edges `src -> dst`, `dst` being the paper's position."
-    return np.array([n for c in cites for n in c], dtype=int), np.array([r for r, c in enumerate(cites) for _ in c], dtype=int)
+    return np.array([n for c in cites for n in c],
+                    dtype=int), np.array([r for r, c in enumerate(cites) for _ in c], dtype=int)
 
 # %% ../nbs/16_scores.ipynb #5082d827
 def fit_estimator(pr:Predictor, steps:int=100) -> dict:
-    "The accuracy estimator of `pr`'s model: a logistic model of whether an answer is right, from `correct_inputs`, fit on the validation nodes sent as new papers."
+    """The accuracy estimator of `pr`'s model: a logistic model of whether an answer is right, from
+    `correct_inputs`, fit on the validation nodes sent as new papers."""
     val = pr.data.val_mask.nonzero().view(-1).tolist()
     words, cites = pr.graph_inputs(val)
     preds = [pr.predict_paper(words=w, cites=c) for w, c in zip(words, cites)]
-    x = torch.as_tensor(correct_inputs([p["confidence"] for p in preds], pr.citation_agreement(*citation_pairs(cites), [p["class_id"] for p in preds])))
+    x = torch.as_tensor(correct_inputs([p["confidence"] for p in preds],
+                                       pr.citation_agreement(*citation_pairs(cites), [p["class_id"] for p in preds])))
     y = torch.tensor([p["class_id"] == t for p, t in zip(preds, pr.data.y[val].tolist())], dtype=torch.double)
     w = torch.zeros(3, dtype=torch.double, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")
     def loss():  # a little ridge keeps the weights finite when the answers are all right or all wrong
-        opt.zero_grad(); out = F.binary_cross_entropy_with_logits(x @ w[:2] + w[2], y) + 1e-4 * w[:2].square().sum(); out.backward(); return out
+        opt.zero_grad(); out = F.binary_cross_entropy_with_logits(x @ w[:2] + w[2], y) + 1e-4 * w[:2].square().sum()
+        out.backward(); return out
     opt.step(loss)
     return dict(zip(ESTIMATOR, w.detach().tolist()))
 
 # %% ../nbs/16_scores.ipynb #a685ac18
 def estimator_of(pr:Predictor) -> dict:
-    "`fit_estimator(pr)` with its weights rounded as a run's metrics record them, so that a recorded and a refitted estimator agree."
+    """`fit_estimator(pr)` with its weights rounded as a run's metrics record them, so that a recorded and a
+    refitted estimator agree."""
     return {k: round(v, 6) for k, v in fit_estimator(pr).items()}
 
 # %% ../nbs/16_scores.ipynb #4cfe85bd
@@ -51,7 +56,8 @@ def with_estimator(result, data):
 
 # %% ../nbs/16_scores.ipynb #34a7ab7c
 def record_run(result, data, out_dir:str|Path, source:str="script", **extra) -> Path:
-    "Fit the accuracy estimator of `result`'s model on `data` into its metrics and write the run to `out_dir` (`save_run`'s `extra`)."
+    """Fit the accuracy estimator of `result`'s model on `data` into its metrics and write the run to `out_dir`
+    (`save_run`'s `extra`)."""
     return save_run(with_estimator(result, data), out_dir, source, **extra)
 
 # %% ../nbs/16_scores.ipynb #86f479de

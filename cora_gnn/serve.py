@@ -1,4 +1,4 @@
-"""The prediction service: a FastAPI app that answers for the graph's nodes and for new papers, logs every prediction, and exposes Prometheus metrics and OpenTelemetry traces.
+"""The prediction service: a FastAPI app for the graph's nodes and new papers, with logs, metrics and traces.
 
 Docs: https://cora-gnn.github.io/cora-gnn/serve.html.md"""
 
@@ -21,7 +21,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel
 
 import cora_gnn
 from .config import SETTINGS, drift_dir, env_var, log_db, runs_dir, setting
@@ -34,8 +33,8 @@ from .predlog import PredictionLog, PredictionLogError, explanation_row, log_row
 from .feedback import record_feedback
 from .runs import promoted_checkpoint
 from .scores import ensure_estimator
-from .api import (DriftJob, DriftRequest, ExplainRequest, ExplainResponse, FeedbackRequest, FeedbackResponse, Info,
-                          NodeRequest, PaperRequest, PredictResponse, Reloaded, paper_words)
+from .api import DriftJob, DriftRequest, ExplainRequest, ExplainResponse, FeedbackRequest, Info
+from .api import ADMIN_RESPONSES, FeedbackResponse, NodeRequest, PaperRequest, Reloaded, body_doc, paper_words
 from .asgi import Guard, Metrics, RateLimit, error_answer, json_detail, parse_body, require_token, setup_tracing
 
 # %% ../nbs/25_serve.ipynb #7f4592d4
@@ -69,19 +68,8 @@ class ServeConfig:
 
 # %% ../nbs/25_serve.ipynb #7f4592d5
 def load_predictor(config:ServeConfig) -> Predictor:
-    "The `Predictor` for `config`'s checkpoint, or the promoted run's; raises a clear error when there is none or it is unusable."
+    "The `Predictor` of `config`'s checkpoint or the promoted run's; a clear error if there is none or it is unusable."
     return Predictor.from_checkpoint(config.checkpoint or promoted_checkpoint(config.runs))
-
-# %% ../nbs/25_serve.ipynb #3e06fa11i
-def _doc(model:type[BaseModel]) -> dict:
-    "OpenAPI text for an endpoint that reads its body itself: the request schema, and the typed response."
-    return dict(openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}},
-                responses={200: {"model": PredictResponse, "description": "the predictions"}, 413: {"description": "a body over the limit"},
-                           415: {"description": "a body that is not JSON"}, 422: {"description": "a bad request, with its reason"},
-                           429: {"description": "over the rate limit: retry after `Retry-After` seconds"}})
-
-# %% ../nbs/25_serve.ipynb #eb366238
-_ADMIN = {400: {"description": "a body that is not JSON"}, 401: {"description": "no or wrong bearer token"}, 403: {"description": "off: no token configured"}}
 
 # %% ../nbs/25_serve.ipynb #5d15ea71
 def _paper_seconds(pr:Predictor, tries:int=5) -> float:
@@ -95,7 +83,7 @@ def _paper_seconds(pr:Predictor, tries:int=5) -> float:
 # %% ../nbs/25_serve.ipynb #5d15ea72
 @dataclass(frozen=True)
 class Served:
-    "A loaded model as the endpoints use it: the predictor, its name and run, every node's answer serialised once, where papers run."
+    "A loaded model as endpoints use it: predictor, name, run, every node's answer serialised once, where papers run."
     pr: Predictor
     model: str
     run_id: str
@@ -113,18 +101,20 @@ class Served:
 
     def labels(self) -> tuple:
         "The labels of its `cora_gnn_model_info` series."
-        return self.model, self.run_id, self.pr.info.get("checkpoint_sha256", ""), self.pr.info.get("dataset", {}).get("name", "")
+        info = self.pr.info
+        return self.model, self.run_id, info.get("checkpoint_sha256", ""), info.get("dataset", {}).get("name", "")
 
 # %% ../nbs/25_serve.ipynb #16e00001
 class Answers:
-    "The predict and explain endpoints' work for the model served now (`now`): parse a raw body, predict, log (waiting for the commit), count, serialise."
+    """The predict and explain endpoints' work for the model served now (`now`): parse a raw body, predict, log
+    (waiting for the commit), count, serialise."""
     def __init__(self, pr:Predictor, metrics:Metrics):
         self.metrics, self.log, self.draining = metrics, None, False  # the log is opened when the app starts
         self.now = Served.of(pr)
         metrics.model.labels(*self.now.labels()).set(1)
 
     def swap(self, new:Served) -> Served:
-        "Serve `new` from the next request on (requests in flight finish on the model they started with); returns the old one."
+        "Serve `new` from the next request on (requests in flight finish on their model); return the old one."
         old, self.now = self.now, new
         self.metrics.model.labels(*new.labels()).set(1)
         if old.labels() != new.labels(): self.metrics.model.remove(*old.labels())
@@ -142,13 +132,17 @@ class Answers:
         s, req = self.now, parse_body(PaperRequest, body)
         kw = dict(words=req.words, features=req.features, cites=req.cites)
         pred = s.pr.predict_paper(**kw) if s.inline_papers else await run_in_threadpool(s.pr.predict_paper, **kw)
-        return await self._respond(s, rid, "paper", [pred], [dict(words=paper_words(req), cites=req.cites)], [json.dumps(pred, separators=(",", ":")).encode()])
+        return await self._respond(s, rid, "paper", [pred], [dict(words=paper_words(req), cites=req.cites)],
+                                   [json.dumps(pred, separators=(",", ":")).encode()])
 
     async def explain(self, req:ExplainRequest, rid:str) -> ExplainResponse:
         "Explain `req` in the thread pool, log the explanation (waiting for the commit), and answer it."
         s, paper = self.now, dict(words=req.words, features=req.features, cites=req.cites)
-        e = (await run_in_threadpool(explain, s.pr, req.index, **paper, method=req.method, steps=req.steps, top=req.top)).to_dict()
-        try: logged = await self.log.submit_async([explanation_row(e, rid, s.model, s.run_id, paper_words(req), req.cites)]) > 0
+        e = (await run_in_threadpool(explain, s.pr, req.index, **paper, method=req.method, steps=req.steps,
+                                     top=req.top)).to_dict()
+        try:
+            logged = await self.log.submit_async([explanation_row(e, rid, s.model, s.run_id,
+                                                                  paper_words(req), req.cites)]) > 0
         except PredictionLogError: logged = False
         return ExplainResponse(explanation=e, model=s.model, run_id=s.run_id, request_id=rid, logged=logged)
 
@@ -156,16 +150,19 @@ class Answers:
         "Record `req`'s label in the log `log_db` (201; 200 for a repeat), count it, and answer it."
         label = req.class_of(self.now.pr.class_names)
         try: r = await run_in_threadpool(record_feedback, log_db, req.request_id, req.item, label)
-        except PredictionLogError as e: raise HTTPException(503, f"the prediction log cannot take feedback now: {e}") from None
+        except PredictionLogError as e:
+            raise HTTPException(503, f"the prediction log cannot take feedback now: {e}") from None
         if r["created"]: self.metrics.child(self.metrics.feedback, "correct" if r["correct"] else "wrong").inc()
         return JSONResponse(FeedbackResponse(**r).model_dump(), status_code=201 if r["created"] else 200)
 
-    async def _respond(self, s:Served, rid:str, endpoint:str, preds:list[dict], inputs:list[dict], body:list[bytes]) -> bytes:
+    async def _respond(self, s:Served, rid:str, endpoint:str, preds:list[dict], inputs:list[dict],
+                       body:list[bytes]) -> bytes:
         "Log `preds` (waiting for the commit), count them, and answer with the serialised predictions `body`."
         m = self.metrics
         conf, right, ood = m.child(m.confidence, endpoint), m.child(m.p_correct, endpoint), m.child(m.ood, endpoint)
         for p in preds:
-            m.child(m.predictions, endpoint, p["class_name"]).inc(); conf.observe(p["confidence"]); right.observe(p["p_correct"]); ood.observe(p["ood"])
+            m.child(m.predictions, endpoint, p["class_name"]).inc(); conf.observe(p["confidence"])
+            right.observe(p["p_correct"]); ood.observe(p["ood"])
         try:
             await self.log.submit_async([log_row(p, rid, s.model, s.run_id, **kw) for p, kw in zip(preds, inputs)])
             logged = True
@@ -175,7 +172,8 @@ class Answers:
             m.log_failures.inc(len(preds))
         span = trace.get_current_span()
         if span.is_recording():
-            span.set_attributes({"cora_gnn.endpoint": endpoint, "cora_gnn.predictions": len(preds), "cora_gnn.logged": logged,
+            span.set_attributes({"cora_gnn.endpoint": endpoint, "cora_gnn.predictions": len(preds),
+                                 "cora_gnn.logged": logged,
                                  **({"cora_gnn.class_id": preds[0]["class_id"]} if len(preds) == 1 else {})})
         tail = json.dumps(dict(model=s.model, run_id=s.run_id, request_id=rid, logged=logged), separators=(",", ":"))
         return b'{"predictions":[' + b",".join(body) + b"]," + tail[1:].encode()
@@ -187,13 +185,16 @@ class ReloadError(ResourceError):
 
 # %% ../nbs/25_serve.ipynb #16e00002
 class Reloader:
-    "Load the configured checkpoint (the promoted one, hash-checked), warm it and swap it in; one reload at a time, the old model serving throughout."
-    def __init__(self, config:ServeConfig, answers:Answers): self.config, self.answers, self._lock = config, answers, asyncio.Lock()
+    """Load the configured checkpoint (the promoted one, hash-checked), warm it and swap it in; one reload at a
+    time, the old model serving throughout."""
+    def __init__(self, config:ServeConfig, answers:Answers):
+        self.config, self.answers, self._lock = config, answers, asyncio.Lock()
 
     async def __call__(self) -> dict:
         async with self._lock:
             try: new = await run_in_threadpool(lambda: Served.of(load_predictor(self.config)))
-            except (CoraGnnError, OSError) as e: raise ReloadError(f"{e} (still serving run {self.answers.now.run_id})") from e
+            except (CoraGnnError, OSError) as e:
+                raise ReloadError(f"{e} (still serving run {self.answers.now.run_id})") from e
             old = self.answers.swap(new)
             return dict(model=new.model, run_id=new.run_id, checkpoint_sha256=new.pr.info.get("checkpoint_sha256", ""),
                         previous=dict(model=old.model, run_id=old.run_id))
@@ -209,18 +210,23 @@ def _info_routes(app:FastAPI, answers:Answers, registry:CollectorRegistry, drift
 
     @app.get("/ready", summary="Readiness: model loaded and prediction log writable")
     async def ready():
-        checks = {"model": True, "prediction_log": bool(answers.log and await run_in_threadpool(answers.log.writable)), "not_draining": not answers.draining}
+        checks = {"model": True, "prediction_log": bool(answers.log and await run_in_threadpool(answers.log.writable)),
+                  "not_draining": not answers.draining}
         status = "ready" if all(checks.values()) else "draining" if answers.draining else "not ready"
         return JSONResponse({"status": status, "checks": checks}, status_code=200 if all(checks.values()) else 503)
 
-    @app.get("/info", response_model=Info, summary="The served model: run, checkpoint, metrics, dataset, classes, versions")
+    @app.get("/info", response_model=Info, summary="The served model: run, checkpoint, metrics, dataset, classes, "
+                                                   "versions")
     async def info():
         s = answers.now
         pr = s.pr
         return Info(model=s.model, run_id=s.run_id, checkpoint_sha256=pr.info.get("checkpoint_sha256", ""),
-                    metrics=pr.info.get("metrics", {}), dataset={**pr.info.get("dataset", {}), "num_nodes": pr.num_nodes},
-                    class_names=pr.class_names, device=str(pr.proba.device), threads=torch.get_num_threads(), estimator=pr.info["estimator"],
-                    versions={"cora_gnn": cora_gnn.__version__, "torch": torch.__version__, **pr.info.get("versions", {}),
+                    metrics=pr.info.get("metrics", {}),
+                    dataset={**pr.info.get("dataset", {}), "num_nodes": pr.num_nodes},
+                    class_names=pr.class_names, device=str(pr.proba.device), threads=torch.get_num_threads(),
+                    estimator=pr.info["estimator"],
+                    versions={"cora_gnn": cora_gnn.__version__, "torch": torch.__version__,
+                              **pr.info.get("versions", {}),
                               "python": ".".join(map(str, os.sys.version_info[:3]))})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
@@ -236,24 +242,31 @@ def _info_routes(app:FastAPI, answers:Answers, registry:CollectorRegistry, drift
 # %% ../nbs/25_serve.ipynb #16e00006
 def _work_routes(app:FastAPI, config:ServeConfig, answers:Answers):
     "Add the predict and explain endpoints and the drift report to `app`."
-    @app.post("/api/v1/predict", summary="Predict the class of nodes of the graph", **_doc(NodeRequest))
+    @app.post("/api/v1/predict", summary="Predict the class of nodes of the graph", **body_doc(NodeRequest))
     async def predict(request:Request):
-        return Response(await answers.nodes(await request.body(), request.state.request_id), media_type="application/json")
+        return Response(await answers.nodes(await request.body(), request.state.request_id),
+                        media_type="application/json")
 
-    @app.post("/api/v1/predict/paper", summary="Predict the class of a new paper from its words and citations", **_doc(PaperRequest))
+    @app.post("/api/v1/predict/paper", summary="Predict the class of a new paper from its words and citations",
+              **body_doc(PaperRequest))
     async def predict_paper(request:Request):
-        return Response(await answers.paper(await request.body(), request.state.request_id), media_type="application/json")
+        return Response(await answers.paper(await request.body(), request.state.request_id),
+                        media_type="application/json")
 
-    @app.post("/api/v1/explain", response_model=ExplainResponse, dependencies=[Depends(require_token(config.admin_token))],
-              summary="Explain a prediction: the words and papers that pushed a node or a new paper to its class (needs the bearer token)",
-              responses={**_ADMIN, 422: {"description": "a bad request, with its reason"}})
+    @app.post("/api/v1/explain", response_model=ExplainResponse,
+              dependencies=[Depends(require_token(config.admin_token))],
+              summary="Explain a prediction: the words and papers that pushed a node or a new paper to its class "
+                      "(needs the bearer token)",
+              responses={**ADMIN_RESPONSES, 422: {"description": "a bad request, with its reason"}})
     async def explain_(req:ExplainRequest, request:Request): return await answers.explain(req, request.state.request_id)
 
-    @app.get("/drift", summary="The latest drift report (HTML)", response_class=FileResponse, responses={404: {"description": "no report yet"}})
+    @app.get("/drift", summary="The latest drift report (HTML)", response_class=FileResponse,
+             responses={404: {"description": "no report yet"}})
     async def drift():
         report = Path(config.drift_dir)/"report.html"
         if not report.is_file():
-            return JSONResponse({"detail": f"no drift report yet in {config.drift_dir}: start a drift job (POST /api/v1/drift) or run `cora-gnn drift`"}, status_code=404)
+            return JSONResponse({"detail": f"no drift report yet in {config.drift_dir}: start a drift job (POST "
+                                           "/api/v1/drift) or run `cora-gnn drift`"}, status_code=404)
         return FileResponse(report, media_type="text/html")
 
 
@@ -261,29 +274,42 @@ def _work_routes(app:FastAPI, config:ServeConfig, answers:Answers):
 def _admin_routes(app:FastAPI, config:ServeConfig, answers:Answers, jobs:Jobs, reload:Reloader):
     "Add the drift jobs, feedback and the model reload to `app`, behind the bearer token."
     admin = [Depends(require_token(config.admin_token))]
-    @app.post("/api/v1/drift", status_code=202, response_model=DriftJob, dependencies=admin, responses={**_ADMIN, 422: {"description": "a bad window"}},
-              summary="Start a drift report on the prediction log in the background, or get the one running (needs the bearer token)")
+    @app.post("/api/v1/drift", status_code=202, response_model=DriftJob, dependencies=admin,
+              responses={**ADMIN_RESPONSES, 422: {"description": "a bad window"}},
+              summary="Start a drift report on the prediction log in the background, or get the one running (needs "
+                      "the bearer token)")
     async def start_drift(response:Response, req:DriftRequest|None=None):
         req = req or DriftRequest()
         pr = answers.now.pr  # the job's process loads the checkpoint itself: a path is cheaper to send than the graph
-        fn, model = (monitor_checkpoint, pr.info["checkpoint"]) if pr.info.get("checkpoint") else (monitor, portable(pr))
-        job, new = jobs.start(fn, model, config.log_db, config.drift_dir, last=req.last, since=req.since, until=req.until)
+        fn, model = (
+            (monitor_checkpoint, pr.info["checkpoint"]) if pr.info.get("checkpoint") else (monitor, portable(pr))
+        )
+        job, new = jobs.start(fn, model, config.log_db, config.drift_dir, last=req.last,
+                              since=req.since, until=req.until)
         response.headers["Location"] = f"/api/v1/drift/jobs/{job.id}"
         return DriftJob.of(job, new)
 
-    @app.get("/api/v1/drift/jobs/{job_id}", response_model=DriftJob, dependencies=admin, responses={**_ADMIN, 404: {"description": "no such job"}},
+    @app.get("/api/v1/drift/jobs/{job_id}", response_model=DriftJob, dependencies=admin,
+             responses={**ADMIN_RESPONSES, 404: {"description": "no such job"}},
              summary="A drift job: its state, and the report's summary once done (needs the bearer token)")
     async def drift_job(job_id:str): return DriftJob.of(jobs.get(job_id))
 
     @app.post("/api/v1/feedback", response_model=FeedbackResponse, status_code=201, dependencies=admin,
-              responses={**_ADMIN, 200: {"description": "this label was already recorded", "model": FeedbackResponse},
-                         404: {"description": "no such request id, or item, in the log"}, 409: {"description": "the prediction already has another label"},
-                         422: {"description": "a bad body or an unknown class"}, 503: {"description": "the prediction log is unavailable"}},
-              summary="Record the true class of a logged prediction, by its request id and position (needs the bearer token)")
+              responses={**ADMIN_RESPONSES,
+                         200: {"description": "this label was already recorded", "model": FeedbackResponse},
+                         404: {"description": "no such request id, or item, in the log"},
+                         409: {"description": "the prediction already has another label"},
+                         422: {"description": "a bad body or an unknown class"},
+                         503: {"description": "the prediction log is unavailable"}},
+              summary="Record the true class of a logged prediction, by its request id and position (needs the "
+                      "bearer token)")
     async def feedback(req:FeedbackRequest): return await answers.feedback(req, config.log_db)
 
-    @app.post("/admin/reload", response_model=Reloaded, dependencies=admin, responses={**_ADMIN, 409: {"description": "the checkpoint cannot be served; the old model still serves"}},
-              summary="Load the promoted checkpoint, warm it and swap it in without dropping requests (needs the bearer token)")
+    @app.post("/admin/reload", response_model=Reloaded, dependencies=admin,
+              responses={**ADMIN_RESPONSES,
+                         409: {"description": "the checkpoint cannot be served; the old model still serves"}},
+              summary="Load the promoted checkpoint, warm it and swap it in without dropping requests (needs the "
+                      "bearer token)")
     async def reload_(): return await reload()
 
 # %% ../nbs/25_serve.ipynb #16e00006b
@@ -292,7 +318,8 @@ def _on_sighup(reload:Reloader):
     loop = asyncio.get_running_loop()
     def hup(): loop.create_task(_logged(reload()))
     try: loop.add_signal_handler(signal.SIGHUP, hup)
-    except (ValueError, RuntimeError, NotImplementedError): pass  # not the main thread (TestClient): POST /admin/reload only
+    except (ValueError, RuntimeError, NotImplementedError):
+        pass  # not the main thread (TestClient): POST /admin/reload only
 
 async def _logged(reload):
     "Await a SIGHUP's reload, logging what it did (there is no caller to answer)."
@@ -301,7 +328,7 @@ async def _logged(reload):
 
 # %% ../nbs/25_serve.ipynb #16e00007
 def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, tracer_provider=None) -> FastAPI:
-    "The service for `config` (default: from the environment), serving `predictor` (default: loaded from the configured checkpoint)."
+    "The service for `config` (default: from the environment) serving `predictor` (default: the configured one)."
     config = config or ServeConfig.from_env()
     if config.threads: torch.set_num_threads(config.threads)
     limit = RateLimit(config.rate_limit) if config.rate_limit else None
@@ -321,7 +348,8 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
         finally: jobs.close(); answers.log.close()
 
     app = FastAPI(title="cora-gnn", version=cora_gnn.__version__, lifespan=lifespan,
-                  description="Classify the papers of a citation graph, and new papers that cite it, with a graph neural network.")
+                  description="Classify the papers of a citation graph, and new papers that cite it, with a graph "
+                              "neural network.")
     fast = {"/api/v1/predict": answers.nodes, "/api/v1/predict/paper": answers.paper} if config.fast_path else {}
     app.add_middleware(Guard, metrics=metrics, max_body=config.max_body, fast=fast, limit=limit)
     app.state.metrics, app.state.answers, app.state.jobs = metrics, answers, jobs
@@ -340,7 +368,8 @@ def create_app(config:ServeConfig|None=None, predictor:Predictor|None=None, trac
 GRACE = 30  # seconds requests in flight get to finish once the server stops
 
 class _Draining(uvicorn.Server):
-    "uvicorn's server, but SIGTERM first marks the service draining (`/ready` 503, still serving) for `drain` seconds, then stops it gracefully, exiting 0."
+    """uvicorn's server, but SIGTERM first marks the service draining (`/ready` 503, still serving) for `drain`
+    seconds, then stops it gracefully, exiting 0."""
     def __init__(self, config:uvicorn.Config, answers:Answers, drain:float):
         super().__init__(config)
         self.answers, self.drain = answers, drain
@@ -359,8 +388,10 @@ def serve(config:ServeConfig, host:str="127.0.0.1", port:int=8000, workers:int=1
         uv = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACE)
         return _Draining(uv, app.state.answers, config.drain).run()
     load_predictor(config)  # fail here, with the message, rather than in every worker
-    if config.threads is None: config = replace(config, threads=max(1, (os.cpu_count() or 1) // workers))  # workers x threads = cores
+    if config.threads is None:
+        config = replace(config, threads=max(1, (os.cpu_count() or 1) // workers))  # workers x threads = cores
     os.environ.update(config.to_env())
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"): os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cora-gnn-metrics-")
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cora-gnn-metrics-")
     uvicorn.run("cora_gnn.serve:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level,
                 timeout_graceful_shutdown=GRACE)

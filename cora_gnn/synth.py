@@ -1,4 +1,4 @@
-"""Seeded citation-like graphs of any size, from ten thousand to millions of papers: classes, power-law citation counts and class-correlated words, so that scale can be tested without downloads.
+"""Seeded citation-like graphs of any size, with classes, power-law citations and class-correlated words.
 
 Docs: https://cora-gnn.github.io/cora-gnn/synth.html.md"""
 
@@ -30,8 +30,10 @@ def _weighted_pick(weights:torch.Tensor, order:torch.Tensor, starts:torch.Tensor
 def synthetic_graph(num_nodes:int=10_000, num_classes:int=7, num_features:int=128, avg_degree:float=4.0,
                     homophily:float=0.8, power:float=2.5, words_per_node:float=16.0, topic_share:float=0.5,
                     split:tuple=(0.1, 0.05, 0.1), seed:int=0) -> Data:
-    "A seeded citation-like graph: `num_nodes` papers in `num_classes` classes, power-law degrees, class-correlated words, random split masks."
-    args = dict(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features, avg_degree=avg_degree, homophily=homophily,
+    """A seeded citation-like graph: `num_nodes` papers in `num_classes` classes, power-law degrees,
+    class-correlated words, random split masks."""
+    args = dict(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features, avg_degree=avg_degree,
+                homophily=homophily,
                 power=power, words_per_node=words_per_node, topic_share=topic_share, split=tuple(split), seed=seed)
     _check(args)
     n, C, F_ = num_nodes, num_classes, num_features
@@ -73,12 +75,14 @@ class SyntheticError(UsageError):
 def _check(a:dict):
     bad = [f"{k} must be {what}, got {a[k]!r}" for k, ok, what in [
         ("num_nodes", lambda v: isinstance(v, int) and v >= 10, "an integer >= 10"),
-        ("num_classes", lambda v: isinstance(v, int) and 2 <= v <= a["num_features"], "an integer in [2, num_features]"),
+        ("num_classes", lambda v: isinstance(v, int) and 2 <= v <= a["num_features"],
+         "an integer in [2, num_features]"),
         ("num_features", lambda v: isinstance(v, int) and v >= 2, "an integer >= 2"),
         ("avg_degree", lambda v: 0 < v < a["num_nodes"], "positive and below num_nodes"),
         ("homophily", lambda v: 0 <= v <= 1, "in [0, 1]"), ("power", lambda v: v > 2, "above 2 (a finite mean degree)"),
         ("words_per_node", lambda v: v >= 1, "at least 1"), ("topic_share", lambda v: 0 <= v <= 1, "in [0, 1]"),
-        ("split", lambda v: len(v) == 3 and all(f >= 0 for f in v) and 0 < sum(v) <= 1, "three fractions (train, val, test) summing to at most 1"),
+        ("split", lambda v: len(v) == 3 and all(f >= 0 for f in v) and 0 < sum(v) <= 1,
+         "three fractions (train, val, test) summing to at most 1"),
         ("seed", lambda v: isinstance(v, int) and v >= 0, "a non-negative integer")] if not ok(a[k])]
     if bad: raise SyntheticError("; ".join(bad))
 
@@ -95,19 +99,23 @@ def _split_masks(n:int, split:tuple, g:torch.Generator) -> dict:
 # %% ../nbs/03_synth.ipynb #2ecce3dc
 def random_graph(num_nodes:int=30, num_features:int=8, num_classes:int=3, avg_degree:float=4.0,
                  homophily:float=0.8, seed:int=0) -> Data:
-    "A small seeded random graph with class-dependent features and train/val/test masks, shaped like `load_dataset`'s output."
+    """A small seeded random graph with class-dependent features and train/val/test masks, shaped like
+    `load_dataset`'s output."""
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(num_nodes) % num_classes
-    x = torch.rand(num_nodes, num_features, generator=g) + torch.nn.functional.one_hot(y % num_features, num_features) * 2
+    one_hot = torch.nn.functional.one_hot(y % num_features, num_features)
+    x = torch.rand(num_nodes, num_features, generator=g) + one_hot * 2
     src = torch.randint(0, num_nodes, (int(num_nodes * avg_degree / 2),), generator=g)
     same = torch.rand(src.shape, generator=g) < homophily  # most links stay within a class, as citations do
     c = src % num_classes  # node i has class i % num_classes: pick a random member of c, or any node
-    peer = c + num_classes * (torch.rand(src.shape, generator=g) * ((num_nodes - c + num_classes - 1) // num_classes)).long()
+    per_class = (num_nodes - c + num_classes - 1) // num_classes
+    peer = c + num_classes * (torch.rand(src.shape, generator=g) * per_class).long()
     dst = torch.where(same, peer, torch.randint(0, num_nodes, src.shape, generator=g))
     ei = torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])
     split = torch.randperm(num_nodes, generator=g)
     masks = [torch.zeros(num_nodes, dtype=torch.bool) for _ in range(3)]
     for m, idx in zip(masks, split.tensor_split(3)): m[idx] = True
-    data = Data(x=x / x.sum(1, keepdim=True), edge_index=ei, y=y, train_mask=masks[0], val_mask=masks[1], test_mask=masks[2])
+    data = Data(x=x / x.sum(1, keepdim=True), edge_index=ei, y=y, train_mask=masks[0],
+                val_mask=masks[1], test_mask=masks[2])
     data.name, data.class_names = "random", [f"class_{i}" for i in range(num_classes)]
     return data

@@ -1,4 +1,4 @@
-"""Experiment tracking with Weights & Biases: offline by default, never needing an account, and readable back without one.
+"""Experiment tracking with Weights & Biases: offline by default, no account needed, readable back without one.
 
 Docs: https://cora-gnn.github.io/cora-gnn/tracking.html.md"""
 
@@ -22,7 +22,8 @@ class TrackingError(UsageError):
 # %% ../nbs/11_tracking.ipynb #08331176a
 def check_tracking(mode:str) -> str:
     "`mode` if it is a tracking mode, else a `TrackingError` listing them."
-    if mode not in TRACKING_MODES: raise TrackingError(f"tracking must be one of {', '.join(TRACKING_MODES)}, got {mode!r}")
+    if mode not in TRACKING_MODES:
+        raise TrackingError(f"tracking must be one of {', '.join(TRACKING_MODES)}, got {mode!r}")
     return mode
 
 # %% ../nbs/11_tracking.ipynb #08331176b
@@ -48,7 +49,8 @@ class WandbTracker(Tracker):
         self._wandb = wandb
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(project=project, dir=str(out_dir), mode=mode, config=config, name=name, group=group,
-                              job_type=job_type, reinit="create_new", settings=wandb.Settings(console="off", x_disable_stats=True))
+                              job_type=job_type, reinit="create_new",
+                              settings=wandb.Settings(console="off", x_disable_stats=True))
         self.run_id, self.run_dir = self.run.id, Path(self.run.dir).parent
     def log(self, metrics, step=None): self.run.log(dict(metrics), step=step)
     def summary(self, metrics): self.run.summary.update(dict(metrics))
@@ -66,7 +68,8 @@ def start_tracking(mode:str, out_dir:str|Path, config:dict, **kwargs) -> Tracker
     "A `Tracker` for `mode`: `disabled` records nothing; `offline`/`online` start a W&B run under `out_dir`."
     if check_tracking(mode) == "disabled": return Tracker()
     if mode == "online" and not (os.environ.get("WANDB_API_KEY") or (Path.home()/".netrc").exists()):
-        raise TrackingError("tracking 'online' needs a W&B account: set WANDB_API_KEY (or use 'offline' and `wandb sync` later)")
+        raise TrackingError("tracking 'online' needs a W&B account: set WANDB_API_KEY (or use 'offline' and `wandb "
+                            "sync` later)")
     return WandbTracker(mode, out_dir, config, **kwargs)
 
 # %% ../nbs/11_tracking.ipynb #11f209a2
@@ -95,17 +98,20 @@ def _records(path:Path) -> list:
 
 # %% ../nbs/11_tracking.ipynb #11f209a2aa
 def _finished_records(path:Path, timeout:float) -> list:
-    "The records of the run file at `path` once it holds the run's `exit` record (W&B's service can still be writing when `finish` returns)."
+    """The records of the run file at `path` once it holds the run's `exit` record (W&B's service can still be
+    writing when `finish` returns)."""
     deadline = time.monotonic() + timeout
     while True:
         recs = _records(path)
         if any(r.WhichOneof("record_type") == "exit" for r in recs): return recs
-        if time.monotonic() > deadline: raise ResourceError(f"{path} has no exit record after {timeout} s: the run is still running, or was killed")
+        if time.monotonic() > deadline:
+            raise ResourceError(f"{path} has no exit record after {timeout} s: the run is still running, or was killed")
         time.sleep(0.1)
 
 # %% ../nbs/11_tracking.ipynb #11f209a2ab
 def read_offline_run(run_dir:str|Path, timeout:float=30.0) -> dict:
-    "The config, per-step history and summary of a finished offline W&B run, waiting up to `timeout` s for W&B to write it."
+    """The config, per-step history and summary of a finished offline W&B run, waiting up to `timeout` s for W&B to
+    write it."""
     files = list(Path(run_dir).glob("run-*.wandb"))
     if not files: raise ResourceError(f"no W&B run file (run-*.wandb) in {run_dir}")
     items = lambda xs: {x.key or "/".join(x.nested_key): json.loads(x.value_json) for x in xs}

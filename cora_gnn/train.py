@@ -1,4 +1,4 @@
-"""`fit`: full-batch or mini-batch training with early stopping on validation, in one process or several under `torchrun`, and evaluation of every split.
+"""`fit`: full-batch or mini-batch training with early stopping, in one process or several under `torchrun`.
 
 Docs: https://cora-gnn.github.io/cora-gnn/train.html.md"""
 
@@ -37,7 +37,8 @@ def _rank_world() -> tuple[int, int]:
 
 # %% ../nbs/09_train.ipynb #90ccd5b4
 def init_distributed(device:str|torch.device|None="auto") -> tuple[int, int]:
-    "Join the process group `torchrun` describes in the environment (gloo on CPU, NCCL on CUDA); returns (rank, world size), (0, 1) without `torchrun`."
+    """Join the process group `torchrun` describes in the environment (gloo on CPU, NCCL on CUDA); returns (rank,
+    world size), (0, 1) without `torchrun`."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if get_device(device).type == "cuda" else "gloo")
     return _rank_world()
@@ -51,7 +52,8 @@ def _all_sum(*values) -> list:
 
 # %% ../nbs/09_train.ipynb #d9043436
 def _shard(mask:torch.Tensor, equal:bool=False) -> torch.Tensor:
-    "This rank's share of the nodes in `mask`; `equal`: every rank the same number (so all ranks run the same number of steps)."
+    """This rank's share of the nodes in `mask`; `equal`: every rank the same number (so all ranks run the same
+    number of steps)."""
     rank, world = _rank_world()
     idx = mask.nonzero().view(-1)
     if equal: idx = idx[: len(idx) // world * world]
@@ -68,7 +70,8 @@ SPLITS = ("train", "val", "test")
 
 @torch.no_grad()
 def evaluate(model:nn.Module, data:Data) -> dict:
-    "Loss and accuracy of `model` on each split of `data` (`train_loss`, `train_acc`, `val_loss`, ...); all-reduced across ranks under `torchrun`."
+    """Loss and accuracy of `model` on each split of `data` (`train_loss`, `train_acc`, `val_loss`, ...);
+    all-reduced across ranks under `torchrun`."""
     model.eval()
     out = model(data.x, data.edge_index)
     world = _rank_world()[1]
@@ -80,7 +83,8 @@ def evaluate(model:nn.Module, data:Data) -> dict:
             res[f"{s}_acc"] = (out[m].argmax(1) == data.y[m]).float().mean().item()
         else:  # each rank scores its share of the split's nodes; the sums are added up across ranks
             idx = _shard(m)
-            loss, correct = F.cross_entropy(out[idx], data.y[idx], reduction="sum"), (out[idx].argmax(1) == data.y[idx]).sum()
+            loss = F.cross_entropy(out[idx], data.y[idx], reduction="sum")
+            correct = (out[idx].argmax(1) == data.y[idx]).sum()
             loss_sum, n_correct, n = _all_sum(loss.item(), correct.item(), len(idx))
             res[f"{s}_loss"], res[f"{s}_acc"] = loss_sum / n, n_correct / n
     return res
@@ -108,10 +112,12 @@ def _full_step(model:nn.Module, net:nn.Module, opt, data:Data):
 
 # %% ../nbs/09_train.ipynb #90ccd5c3
 def _fanouts(cfg:TrainConfig, model:nn.Module) -> tuple[int, ...]:
-    "Neighbours to sample per hop: `cfg.fanouts`, else GraphSAGE's (25, 10) for two-hop models; one per hop the model reaches."
+    """Neighbours to sample per hop: `cfg.fanouts`, else GraphSAGE's (25, 10) for two-hop models; one per hop the
+    model reaches."""
     fo = cfg.fanouts or ((25, 10) if model.hops == 2 else None)
     if fo is None or len(fo) != model.hops:
-        raise UsageError(f"model {cfg.model!r} reaches {model.hops} hops, so mini-batches need {model.hops} fanouts (one per hop), "
+        raise UsageError(f"model {cfg.model!r} reaches {model.hops} hops, so mini-batches need {model.hops} "
+                         "fanouts (one per hop), "
                          f"got {fo!r}: give --fanouts, or train it full-batch")
     return tuple(fo)
 
@@ -135,7 +141,8 @@ def _minibatch_step(cfg:TrainConfig, model:nn.Module, net:nn.Module, opt, data:D
 
 # %% ../nbs/09_train.ipynb #3ce59e56
 def calibration_error(proba:torch.Tensor, y:torch.Tensor, bins:int=15) -> float:
-    "Expected calibration error of `proba` against labels `y`: |mean confidence - accuracy| over `bins` equal-width confidence bins, weighted by size."
+    """Expected calibration error of `proba` against labels `y`: |mean confidence - accuracy| over `bins`
+    equal-width confidence bins, weighted by size."""
     conf, pred = proba.max(1)
     b = (conf * bins).long().clamp(max=bins - 1)
     gap = torch.bincount(b, conf, bins) - torch.bincount(b, (pred == y).to(conf.dtype), bins)
@@ -156,7 +163,8 @@ def fit_temperature(logits:torch.Tensor, y:torch.Tensor, steps:int=100) -> float
 
 # %% ../nbs/09_train.ipynb #436e8786
 def calibrate(model:nn.Module, data:Data) -> dict:
-    "The temperature fit on `data`'s validation nodes, and the test nodes' ECE before (`test_ece`) and after (`test_ece_calibrated`)."
+    """The temperature fit on `data`'s validation nodes, and the test nodes' ECE before (`test_ece`) and after
+    (`test_ece_calibrated`)."""
     with torch.no_grad(): out = model.eval()(data.x, data.edge_index)
     t = data.test_mask
     temp = fit_temperature(out[data.val_mask], data.y[data.val_mask])
@@ -166,7 +174,8 @@ def calibrate(model:nn.Module, data:Data) -> dict:
 # %% ../nbs/09_train.ipynb #38a8d396
 @dataclass
 class FitResult(TrainedModel):
-    "What `fit` returns: the trained model (eval mode, best validation weights), its config, class names, dataset, metrics and per-epoch history."
+    """What `fit` returns: the trained model (eval mode, best validation weights), its config, class names, dataset,
+    metrics and per-epoch history."""
     history: pd.DataFrame = None
 
 # %% ../nbs/09_train.ipynb #38a8d397
@@ -177,7 +186,8 @@ def _interactive() -> bool:
 
 # %% ../nbs/09_train.ipynb #8f3948ed
 def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> FitResult:
-    "Train `cfg.model` on `data`; return the model at its best validation epoch, calibrated, with metrics and history. `callback(row)` sees every epoch."
+    """Train `cfg.model` on `data`; return the model at its best validation epoch, calibrated, with metrics and
+    history. `callback(row)` sees every epoch."""
     cfg = cfg.resolve(getattr(data, "name", None))  # with the paper's settings for this dataset, if any
     seed_everything(cfg.seed)
     rank, world = init_distributed(cfg.device)
@@ -187,11 +197,14 @@ def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> F
     if cfg.batch_size: cfg = replace(cfg, fanouts=_fanouts(cfg, model))  # recorded as used
     sampler = sampler_name() if cfg.batch_size else None  # a bad $CORA_GNN_SAMPLER fails here, before training
     net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) if world > 1 else model
-    if world > 1: seed_everything(cfg.seed + rank)  # same initial weights (DDP broadcasts rank 0's), own dropout and samples
+    if world > 1:
+        seed_everything(cfg.seed + rank)  # same initial weights (DDP broadcasts rank 0's), own dropout and samples
     opt = torch.optim.Adam(model.param_groups(cfg.weight_decay), lr=cfg.lr)
     show = (_interactive() if progress is None else progress) and rank == 0
-    on_device = copy.copy(data).to(device)  # the caller's `data` stays where it is; the mini-batch sampler reads it there
-    step = _minibatch_step(cfg, model, net, opt, data, device, show, sampler) if cfg.batch_size else _full_step(model, net, opt, on_device)
+    # the caller's `data` stays where it is; the mini-batch sampler reads it there
+    on_device = copy.copy(data).to(device)
+    step = _minibatch_step(cfg, model, net, opt, data, device, show,
+                           sampler) if cfg.batch_size else _full_step(model, net, opt, on_device)
     data = on_device
     history, best, best_key, best_loss, wait = [], None, None, math.inf, 0
     start = time.perf_counter()
@@ -203,7 +216,8 @@ def fit(cfg:TrainConfig, data:Data, progress:bool|None=None, callback=None) -> F
         if callback is not None: callback(history[-1])
         key = (ev["val_acc"], -ev["val_loss"]) if cfg.select != "val_loss" else (-ev["val_loss"], ev["val_acc"])
         if best_key is None or key > best_key:
-            best_key, best = key, {"epoch": epoch, **ev, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_key, best = key, {"epoch": epoch, **ev, "state": state}
         wait = 0 if best["epoch"] == epoch or ev["val_loss"] < best_loss else wait + 1
         best_loss = min(best_loss, ev["val_loss"])
         bar.set_postfix(val_acc=f"{ev['val_acc']:.3f}", best=f"{best_key[0]:.3f}", refresh=False)
