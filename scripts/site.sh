@@ -25,14 +25,14 @@ fi
 pm() { papermill --cwd . -k python3 --progress-bar "$@"; }
 
 echo "== pipelines (papermill) -> $R"
-pm nbs/pipelines/train.ipynb "$R/train.ipynb" -p model gcn -r out_dir "$R/train" -r tracking disabled
-pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out_dir "$R/sweep" -p smoke "$SMOKE"
+pm nbs/pipelines/train.ipynb "$R/train.ipynb" -p model gcn -r out "$R/train" -r tracking disabled
+pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out "$R/sweep" -p smoke "$SMOKE"
 pm nbs/pipelines/drift.ipynb "$R/drift.ipynb" -r checkpoint "$R/train/checkpoint.pt" -p n_requests "$REQUESTS" \
-   -p robust_n "$ROBUST" -y "severities: $SEVERITIES" -r out_dir "$R/drift" -p smoke "$SMOKE"
+   -p robust_n "$ROBUST" -y "severities: $SEVERITIES" -r drift_dir "$R/drift" -p smoke "$SMOKE"
 pm nbs/pipelines/planetoid.ipynb "$R/planetoid.ipynb" -y "{datasets: [Cora, CiteSeer], models: $TABLE_MODELS}" \
    -p seeds "$SEEDS" -p epochs "$EPOCHS" \
-   -r out_dir "$R/planetoid" -p smoke "$SMOKE"
-pm nbs/pipelines/scaling.ipynb "$R/scaling.ipynb" -y "sizes: $SIZES" -r out_dir "$R/scaling" -p smoke "$SMOKE" -p progress False
+   -r out "$R/planetoid" -p smoke "$SMOKE"
+pm nbs/pipelines/scaling.ipynb "$R/scaling.ipynb" -y "sizes: $SIZES" -r out "$R/scaling" -p smoke "$SMOKE" -p progress False
 
 echo "== benchmarks -> $R"
 python benchmarks/speed.py --seeds "$SEEDS" --models $SPEED_MODELS --json "$R/speed.json"

@@ -49,4 +49,4 @@ def test_the_train_pipeline_has_every_one_as_a_parameter():
     assert [n for n in HPARAMS if n not in assigned] == []
     for name in HPARAMS:  # and the notebook's call passes each one on to TrainConfig
         model, hp = setting(name)
-        assert train_params({"model": model, "out_dir": "x", "smoke": True, **hp}) == {"model": model, "out_dir": "x", **hp}
+        assert train_params({"model": model, "out": "x", "smoke": True, **hp}) == {"model": model, "out": "x", **hp}

@@ -13,7 +13,7 @@ from cora_gnn.tracking import read_offline_run, start_tracking
 def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path, papermill):
     out = tmp_path / "runs" / "gat-quick"
     r = papermill("train.ipynb", tmp_path / "train.ipynb", tmp_path, env, model="gat", epochs=40, seed=3, hidden=4,
-                  out_dir=str(out), tracking="offline")
+                  out=str(out), tracking="offline")
     assert r.returncode == 0, r.stderr[-3000:]
     record = json.loads((out / "run.json").read_text())
     assert record["params"]["model"] == "gat" and record["params"]["epochs"] == 40 and record["params"]["hidden"] == 4
@@ -36,7 +36,7 @@ def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path, paper
 def test_train_pipeline_sets_a_models_own_knobs(env, tmp_path, papermill):
     "GRAND's knobs, which the command line and the pipeline once could not set, reach the run."
     knobs = dict(consistency=1.5, dropnode=0.4, temperature=0.3, samples=2, K=2)
-    r = papermill("train.ipynb", tmp_path / "grand.ipynb", tmp_path, env, model="grand", epochs=3, out_dir=str(tmp_path / "grand"),
+    r = papermill("train.ipynb", tmp_path / "grand.ipynb", tmp_path, env, model="grand", epochs=3, out=str(tmp_path / "grand"),
                   tracking="disabled", **knobs)
     assert r.returncode == 0, r.stderr[-3000:]
     params = json.loads((tmp_path / "grand" / "run.json").read_text())["params"]
@@ -46,10 +46,10 @@ def test_train_pipeline_sets_a_models_own_knobs(env, tmp_path, papermill):
 @pytest.mark.slow
 def test_bad_parameter_fails_fast_with_its_message(env, tmp_path, papermill):
     r = papermill("train.ipynb", tmp_path / "bad.ipynb", tmp_path, env, model="gcn", lr=-0.01,
-                  out_dir=str(tmp_path / "bad"), tracking="disabled")
+                  out=str(tmp_path / "bad"), tracking="disabled")
     assert r.returncode != 0 and "lr must be positive" in r.stderr
     assert not (tmp_path / "bad").exists()
-    r = papermill("train.ipynb", tmp_path / "bad2.ipynb", tmp_path, env, model="transformer", out_dir="x")
+    r = papermill("train.ipynb", tmp_path / "bad2.ipynb", tmp_path, env, model="transformer", out="x")
     assert r.returncode != 0 and "unknown model 'transformer'" in r.stderr
 
 
@@ -58,7 +58,7 @@ def test_disabled_tracking_writes_only_the_run_directory(env, tmp_path, papermil
     work = tmp_path / "work"
     work.mkdir()
     out = work / "runs" / "sgc"
-    r = papermill("train.ipynb", tmp_path / "sgc.ipynb", work, env, model="sgc", epochs=20, out_dir=str(out),
+    r = papermill("train.ipynb", tmp_path / "sgc.ipynb", work, env, model="sgc", epochs=20, out=str(out),
                   tracking="disabled")
     assert r.returncode == 0, r.stderr[-3000:]
     assert [p.name for p in work.iterdir()] == ["runs"] and [p.name for p in (work / "runs").iterdir()] == ["sgc"]
@@ -70,13 +70,13 @@ def test_disabled_tracking_writes_only_the_run_directory(env, tmp_path, papermil
 def test_sweep_pipeline_resumes_and_reports(env, tmp_path, papermill):
     out = tmp_path / "sweep"
     r = papermill("sweep.ipynb", tmp_path / "sweep.ipynb", tmp_path, env, model="sgc", n_trials=3, epochs=30,
-                  eval_seeds=2, out_dir=str(out))
+                  eval_seeds=2, out=str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     rec = json.loads((out / "sweep.json").read_text())
     assert rec["n_trials"] == 3 and set(rec["best_params"]) >= {"lr", "weight_decay", "K"}
     assert set(rec["summary"]) == {"best", "default"}
     r = papermill("sweep.ipynb", tmp_path / "sweep2.ipynb", tmp_path, env, model="sgc", n_trials=4, epochs=30,
-                  eval_seeds=2, out_dir=str(out))
+                  eval_seeds=2, out=str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((out / "sweep.json").read_text())["n_trials"] == 4
 
@@ -108,7 +108,7 @@ def test_cli_and_pipeline_write_the_same_run_directory(env, tmp_path, cli, paper
     "One writer: a run from `cora-gnn train` and one from the training pipeline hold the same files (figures aside) and run.json keys."
     r = cli("train", "--model", "sgc", "--epochs", "5", "--out", tmp_path / "cli-run", env=env)
     assert r.returncode == 0, r.stderr
-    r = papermill("train.ipynb", tmp_path / "train.ipynb", tmp_path, env, model="sgc", epochs=5, out_dir=str(tmp_path / "pipeline-run"),
+    r = papermill("train.ipynb", tmp_path / "train.ipynb", tmp_path, env, model="sgc", epochs=5, out=str(tmp_path / "pipeline-run"),
                   tracking="disabled")
     assert r.returncode == 0, r.stderr[-3000:]
     files = {name: sorted(p.name for p in (tmp_path / name).iterdir() if p.name != "figures") for name in ("cli-run", "pipeline-run")}
@@ -131,7 +131,7 @@ def test_planetoid_pipeline_runs_every_model_on_cora_and_citeseer_at_smoke_size(
     from cora_gnn.models import MODELS
     out = tmp_path / "planetoid"
     r = papermill("planetoid.ipynb", tmp_path / "planetoid.ipynb", tmp_path, env, datasets=["cora", "CiteSeer"], seeds=2,
-                  epochs=3, out_dir=str(out), smoke=True)
+                  epochs=3, out=str(out), smoke=True)
     assert r.returncode == 0, r.stderr[-3000:]
     rec = json.loads((out / "planetoid.json").read_text())
     assert [(row["dataset"], row["model"]) for row in rec["rows"]] == [(d, m) for d in ("Cora", "CiteSeer") for m in MODELS]
@@ -153,8 +153,8 @@ def test_planetoid_pipeline_runs_every_model_on_cora_and_citeseer_at_smoke_size(
 @pytest.mark.slow
 def test_planetoid_pipeline_refuses_bad_parameters(env, tmp_path, papermill):
     r = papermill("planetoid.ipynb", tmp_path / "bad.ipynb", tmp_path, env, datasets=["Cora"], models=["gcm"], seeds=2,
-                  out_dir=str(tmp_path / "out"))
+                  out=str(tmp_path / "out"))
     assert r.returncode != 0 and "unknown model 'gcm'" in r.stderr
-    r = papermill("planetoid.ipynb", tmp_path / "bad2.ipynb", tmp_path, env, datasets=["Coraa"], seeds=2, out_dir=str(tmp_path / "out"))
+    r = papermill("planetoid.ipynb", tmp_path / "bad2.ipynb", tmp_path, env, datasets=["Coraa"], seeds=2, out=str(tmp_path / "out"))
     assert r.returncode != 0 and "unknown dataset 'Coraa'" in r.stderr
     assert not (tmp_path / "out").exists()

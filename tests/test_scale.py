@@ -70,7 +70,7 @@ def test_minibatch_bad_settings_fail_with_a_message(cli, cli_env, tmp_path):
 
 def test_scaling_pipeline(env, tmp_path, papermill):
     out = tmp_path / "scaling"
-    r = papermill("scaling.ipynb", tmp_path / "scaling.ipynb", tmp_path, env, sizes=[5000, 20000], epochs=1, out_dir=str(out))
+    r = papermill("scaling.ipynb", tmp_path / "scaling.ipynb", tmp_path, env, sizes=[5000, 20000], epochs=1, out=str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     rows = json.loads((out / "scaling.json").read_text())
     assert [r["nodes"] for r in rows] == [5000, 20000]
