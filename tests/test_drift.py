@@ -104,20 +104,9 @@ def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
 
 
 @pytest.mark.slow
-def test_drift_pipeline_notebook(registry, tmp_path, papermill, env):
-    out = tmp_path / "drift"
-    r = papermill("drift.ipynb", tmp_path / "drift.ipynb", tmp_path, env, runs=str(registry[1]), n_requests=150, robust_n=80,
-                  severities=[0.0, 1.0], drift_dir=str(out))
-    assert r.returncode == 0, r.stderr[-3000:]
-    m = json.loads((out / "drift.json").read_text())
-    assert m["simulated"] and m["run_id"] == "gcn" and m["rows"]["current"] == 150 and m["dataset_drift"] is False
-    assert len(m["robustness"]) == 10 and {x["kind"] for x in m["robustness"]} == {
-        "words_removed", "words_added", "cites_removed", "cites_rewired", "class_shift"}
-    rewired = {x["severity"]: x["accuracy"] for x in m["robustness"] if x["kind"] == "cites_rewired"}
-    assert rewired[1.0] < rewired[0.0] - 0.2  # rewiring every citation costs accuracy
-    for f in ("figures/features.png", "figures/robustness.png", "report.html", "summary.json", "robustness.csv"):
-        assert (out / f).stat().st_size > 500, f
-    # the first release's names still reach the pipeline, with a warning: `last_n` is checked as `last`
-    r = papermill("drift.ipynb", tmp_path / "bad.ipynb", tmp_path, env, runs=str(registry[1]), last_n=0, out_dir=str(out))
-    assert r.returncode != 0 and "last must be a positive integer, not 0" in r.stderr
+def test_drift_pipeline_takes_the_first_releases_parameter_names_and_checks_them(registry, tmp_path, papermill, env):
+    "What the drift pipeline produces is checked on the site build's run (tests/test_site.py); here, its old names."
+    r = papermill("drift.ipynb", tmp_path / "bad.ipynb", tmp_path, env, runs=str(registry[1]), last_n=0,
+                  out_dir=str(tmp_path / "drift"))
+    assert r.returncode != 0 and "last must be a positive integer, not 0" in r.stderr  # `last_n` was checked as `last`
     assert "the parameter `last_n` is now `last`" in (tmp_path / "bad.ipynb").read_text()

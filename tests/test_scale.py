@@ -66,13 +66,3 @@ def test_minibatch_bad_settings_fail_with_a_message(cli, cli_env, tmp_path):
     assert r.returncode == 2 and "fanouts must be comma-separated integers" in r.stderr
     r = cli("train", "--model", "appnp", "--batch-size", "64", "--epochs", "1", "--out", tmp_path / "a", env=cli_env)
     assert r.returncode == 2 and "reaches 10 hops" in r.stderr and not (tmp_path / "a").exists()
-
-
-def test_scaling_pipeline(env, tmp_path, papermill):
-    out = tmp_path / "scaling"
-    r = papermill("scaling.ipynb", tmp_path / "scaling.ipynb", tmp_path, env, sizes=[5000, 20000], epochs=1, out=str(out))
-    assert r.returncode == 0, r.stderr[-3000:]
-    rows = json.loads((out / "scaling.json").read_text())
-    assert [r["nodes"] for r in rows] == [5000, 20000]
-    assert rows[1]["edges"] > 3 * rows[0]["edges"] and all(r["epoch_s"] > 0 and r["peak_gib"] > 0 for r in rows)
-    assert (out / "scaling.png").stat().st_size > 10_000

@@ -8,8 +8,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+from scipy import stats
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
@@ -211,3 +213,50 @@ def test_every_local_link_on_the_site_resolves(site):
             checked += 1
             assert (page.parent / link).exists(), (str(page.relative_to(PROC)), link)
     assert checked > 20, checked
+
+
+# The site build runs every pipeline at smoke size; what those runs must produce is checked here, on the build's own
+# outputs, rather than by running the same pipelines again (tests/test_pipelines.py keeps what needs other parameters).
+def ran_with(name) -> dict:
+    "The parameters papermill injected into the site build's run of pipeline `name`."
+    return json.loads((BUILT / f"{name}.ipynb").read_text())["metadata"]["papermill"]["parameters"]
+
+
+def test_the_planetoid_pipeline_runs_every_model_on_cora_and_citeseer(site):
+    from cora_gnn.models import MODELS
+    out, params = BUILT / "planetoid", ran_with("planetoid")
+    rec = json.loads((out / "planetoid.json").read_text())
+    assert [(row["dataset"], row["model"]) for row in rec["rows"]] == [(d, m) for d in ("Cora", "CiteSeer") for m in MODELS]
+    assert rec["seeds"] == params["seeds"] and rec["threads"] == 1 and "public split" in rec["protocol"]
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 2 * params["seeds"] * len(MODELS)
+    for row in rec["rows"]:
+        acc = 100 * runs[(runs.dataset == row["dataset"]) & (runs.model == row["model"])].test_acc
+        half = stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / len(acc) ** 0.5
+        assert row["seeds"] == len(acc) == params["seeds"] and row["epochs"] == params["epochs"]
+        assert row["test_acc"] == pytest.approx(acc.mean()) and row["ci95_high"] - row["test_acc"] == pytest.approx(half, rel=1e-3)
+        paper = MODELS[row["model"]].reported.get(row["dataset"])
+        assert row["paper"] == paper  # None (null) where the paper gives no number
+        assert row["below_paper"] == (paper is not None and row["ci95_high"] < paper)
+
+
+def test_the_drift_pipeline_simulates_traffic_and_measures_robustness(site):
+    out, params = BUILT / "drift", ran_with("drift")
+    m = json.loads((out / "drift.json").read_text())
+    assert m["simulated"] and m["model"] == ran_with("train")["model"] and m["rows"]["current"] == params["n_requests"]
+    assert m["dataset_drift"] is False  # unperturbed simulated traffic
+    assert len(m["robustness"]) == 5 * len(params["severities"]) and {x["kind"] for x in m["robustness"]} == {
+        "words_removed", "words_added", "cites_removed", "cites_rewired", "class_shift"}
+    rewired = {x["severity"]: x["accuracy"] for x in m["robustness"] if x["kind"] == "cites_rewired"}
+    assert rewired[1.0] < rewired[0.0] - 0.2  # rewiring every citation costs accuracy
+    for f in ("figures/features.png", "figures/robustness.png", "report.html", "summary.json", "robustness.csv"):
+        assert (out / f).stat().st_size > 500, f
+
+
+def test_the_scaling_pipeline_measures_each_size(site):
+    out, sizes = BUILT / "scaling", ran_with("scaling")["sizes"]
+    rows = json.loads((out / "scaling.json").read_text())
+    assert [r["nodes"] for r in rows] == sizes and all(r["epoch_s"] > 0 and r["peak_gib"] > 0 for r in rows)
+    per_node = [r["edges"] / r["nodes"] for r in rows]
+    assert max(per_node) < 1.5 * min(per_node)  # the synthetic graphs keep their density as they grow
+    assert (out / "scaling.png").stat().st_size > 10_000
