@@ -20,7 +20,7 @@ NOT_RUN = {  # the README's commands this test does not run as a step, with the 
     "bash scripts/test.sh": "the test command, which runs this test",
     "bash scripts/test.sh --quick": "the test command's quick tier: the suite's own tests not marked slow",
     "papermill nbs/pipelines/planetoid.ipynb runs/planetoid.ipynb -y '{datasets: [Cora, CiteSeer], models: [gcn, gat, sage, appnp, sgc, grand]}'":
-        "about an hour on a CPU: test_planetoid_pipeline_runs_every_model_on_cora_and_citeseer_at_smoke_size runs it small",
+        "about an hour on a CPU: the site build runs it small (test_site.py::test_the_planetoid_pipeline_runs_every_model_on_cora_and_citeseer)",
     "python benchmarks/accuracy.py --models grand --datasets Cora    # row by row":
         "ten minutes: the benchmark suite's smoke run (test_suite_smoke) runs it small",
     "python benchmarks/validation_grid.py --model gcnii --dataset CiteSeer":
