@@ -30,11 +30,9 @@ def site(cli_env):
                            text=True, check=True).stdout.splitlines()
     shutil.rmtree(SITE, ignore_errors=True)
     for f in files:
-        if (ROOT / f).is_file() and not f.startswith("cora_gnn/"):
+        if (ROOT / f).is_file():
             (SITE / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, SITE / f)
-    # the package itself, which the build only reads, is linked: coverage then counts the pipelines the build runs
-    (SITE / "cora_gnn").symlink_to(ROOT / "cora_gnn", target_is_directory=True)
     executed = ROOT / "build" / "nbs-executed"  # the notebook tests' executed copies: site.sh reuses them if still current
     if executed.is_dir(): shutil.copytree(executed, SITE / "build" / "nbs-executed")
     env = {**cli_env, "SITE_QUICK": "1"}
