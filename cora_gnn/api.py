@@ -165,8 +165,7 @@ class Info(BaseModel):
     device: str = Field(description="where the model runs")
     threads: int = Field(description="torch threads of the worker that answered")
     estimator: str = Field(description="where `p_correct`'s estimator came from: `recorded with the run`, or "
-                                       "`fitted at load` "
-                                       "(a run written without `cora_gnn.scores.record_run`)")
+                                       "`fitted at load` (a run written without `cora_gnn.scores.record_run`)")
 
 # %% ../nbs/23_api.ipynb #ed9280c7g
 class Word(BaseModel):

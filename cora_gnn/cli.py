@@ -246,11 +246,10 @@ def explain_cmd(
     words, papers = (t.to_string(index=False, float_format=lambda v: f"{v:.4f}") for t in tables(e))
     f = e.fidelity
     typer.echo(f"{'the new paper' if node is None else f'node {node}'}: {e.class_name} ({e.confidence:.2f}), by "
-               f"{method} in {e.seconds * 1e3:.0f} ms\n\n"
-               f"top words (vocabulary ids: Cora's vocabulary has no word strings)\n{words}\n\ntop papers\n{papers}\n\n"
-               f"without the top {f['words_removed']} words and {f['papers_removed']} papers: confidence "
-               f"{f['confidence_without']:.2f} "
-               f"(a drop of {f['drop']:.2f}; without as many random ones: {f['random_drop']:.2f})")
+               f"{method} in {e.seconds * 1e3:.0f} ms\n\ntop words (vocabulary ids: Cora's vocabulary has no word "
+               f"strings)\n{words}\n\ntop papers\n{papers}\n\nwithout the top {f['words_removed']} words and "
+               f"{f['papers_removed']} papers: confidence {f['confidence_without']:.2f} (a drop of {f['drop']:.2f}; "
+               f"without as many random ones: {f['random_drop']:.2f})")
 
 # %% ../nbs/26_cli.ipynb #7639f27d
 def main():

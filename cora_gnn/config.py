@@ -55,8 +55,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("data_mirror", str, None, "a folder or URL holding <Name>/raw/ind.<name>.* (unset: the canonical source)"),
     Setting("device", str, "auto", "auto, cpu or cuda[:i]"),
     Setting("threads", int, None, "torch threads per process (unset: 1 to train; to serve, torch's own with one "
-                                  "worker, "
-                                  "cores / workers with several)"),
+                                  "worker, cores / workers with several)"),
     Setting("sampler", str, "auto", "mini-batch neighbour sampler: auto, torch or pyg"),
     Setting("runs", str, "runs", "the run registry: run directories and promoted.json"),
     Setting("log_db", str, None, "the prediction log: a SQLite file, or a PostgreSQL URL that replicas share "

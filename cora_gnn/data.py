@@ -131,10 +131,9 @@ def fetch_raw(name:str="Cora", root:str|Path|None=None, mirror:str|Path|None=Non
     return raw
 
 _UNVERIFIED = ("{name}'s SHA-256 sums are not known to this project yet, and its raw files could not be fetched: "
-               "they must "
-               "come from the canonical source ({url}, which needs the network) or a mirror that holds them (this "
-               "project's "
-               "data mirror does not); its sums are recorded here once verified against the canonical files.")
+               "they must come from the canonical source ({url}, which needs the network) or a mirror that holds "
+               "them (this project's data mirror does not); its sums are recorded here once verified against the "
+               "canonical files.")
 
 # %% ../nbs/04_data.ipynb #d47a0003
 def fingerprint(raw:Path, info:DatasetInfo) -> str:

@@ -150,8 +150,8 @@ TrainConfig = make_dataclass("TrainConfig", [
     *((h.name, h.type|None, field(default=None, metadata={"help": h.help})) for h in HPARAMS.values()),
     ("seed", int, field(default=0)), ("device", str, field(default="auto"))], bases=(_Checked,), frozen=True,
     namespace={"__module__": __name__, "__doc__": "Everything that defines a training run: the model, each "
-                                                  "hyperparameter of "
-               "`HPARAMS` (None: the model's default), the seed and the device."})
+                                                  "hyperparameter of `HPARAMS` (None: the model's default), the "
+                                                  "seed and the device."})
 
 # %% ../nbs/06_hparams.ipynb #6fdc0e35
 def search_space(trial, model:str) -> dict:

@@ -51,9 +51,8 @@ def sizes_note(sizes:dict, smoke:bool=False) -> Note:
     shown = ", ".join(f"`{k}` = {'default' if v is None else v}" for k, v in sizes.items())
     text = f"**Ran with** {shown}."
     if smoke: text += (" **Smoke-test sizes** (the site's quick build): the numbers on this page show that the "
-                       "pipeline works; they are "
-                       "not results. The full-size build (`bash scripts/site.sh`) and the Measurements page have "
-                       "the measured ones.")
+                       "pipeline works; they are not results. The full-size build (`bash scripts/site.sh`) and the "
+                       "Measurements page have the measured ones.")
     return Note(text)
 
 # %% ../nbs/21_pipeline.ipynb #b7c1d002
@@ -150,8 +149,8 @@ def run_sweep(model:str, out_dir:str|Path, n_trials:int=20, seed:int=0, timeout:
 # %% ../nbs/21_pipeline.ipynb #7413b21e
 def seed_table(model:str, data, seeds=range(10), **params) -> pd.DataFrame:
     "Metrics of `model` with `params` (defaults for the rest) over `seeds`: one row per seed."
-    fits = (fit(TrainConfig(model, seed=s, **params), data, progress=False) for s in seeds)
-    return pd.DataFrame([{"seed": s, **r.metrics} for s, r in zip(seeds, fits)])
+    return pd.DataFrame([{"seed": s, **fit(TrainConfig(model, seed=s, **params), data, progress=False).metrics}
+                         for s in seeds])
 
 # %% ../nbs/21_pipeline.ipynb #23dcbb45
 def check_sweep_params(model:str, n_trials:int, eval_seeds:int, tracking:str, dataset:str="Cora"):
@@ -187,13 +186,10 @@ def trials_table(study:optuna.Study, n:int=10) -> pd.DataFrame:
     return out.assign(seconds=df.duration.dt.total_seconds().round(1).values).round(4)
 
 # %% ../nbs/21_pipeline.ipynb #89a81125
-PROTOCOL = ("Planetoid public split (20 training labels per class, 500 validation and 1,000 test nodes); trained "
-            "on the "
-            "training labels only, the epoch chosen on validation accuracy, test accuracy at that epoch; each "
-            "model with "
-            "its paper's hyperparameters, and its settings for the dataset: the paper's where it gives some, or "
-            "tuned on "
-            "validation accuracy where `cora-gnn models` says so")
+PROTOCOL = ("Planetoid public split (20 training labels per class, 500 validation and 1,000 test nodes); trained on "
+            "the training labels only, the epoch chosen on validation accuracy, test accuracy at that epoch; each "
+            "model with its paper's hyperparameters, and its settings for the dataset: the paper's where it gives "
+            "some, or tuned on validation accuracy where `cora-gnn models` says so")
 
 # %% ../nbs/21_pipeline.ipynb #89b2cf47
 def check_planetoid_params(datasets:list, models:list, seeds:int, epochs:int|None=None) -> tuple[list, list]:

@@ -110,9 +110,8 @@ def promoted_checkpoint(root:str|Path|None=None) -> Path:
     ckpt, digest = _verified(root/rec["run"])
     if digest != rec.get("checkpoint_sha256"):
         raise RegistryError(f"the checkpoint of run {rec['run']} changed after it was promoted (sha256 "
-                            f"{rec.get('checkpoint_sha256')} "
-                            f"at promotion, {digest} now): check the run, then promote it again: cora-gnn promote "
-                            f"{rec['run']}")
+                            f"{rec.get('checkpoint_sha256')} at promotion, {digest} now): check the run, then "
+                            f"promote it again: cora-gnn promote {rec['run']}")
     return ckpt
 
 # %% ../nbs/10_runs.ipynb #a0b10016

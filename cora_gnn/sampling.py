@@ -122,9 +122,8 @@ def sampler_name(name:str|None=None) -> str:
     if v == "auto": return "pyg" if compiled_sampler() else "torch"
     if v == "pyg" and not compiled_sampler():
         raise SamplerMissingError(f"{ENV_SAMPLER}=pyg asks for PyG's compiled sampler, and neither pyg-lib nor "
-                                  "torch-sparse is "
-                                  "installed: bash scripts/sampler.sh builds torch-sparse (needs g++), or use the "
-                                  "torch sampler")
+                                  "torch-sparse is installed: bash scripts/sampler.sh builds torch-sparse (needs "
+                                  "g++), or use the torch sampler")
     return v
 
 # %% ../nbs/08_sampling.ipynb #c067bc13

@@ -116,9 +116,8 @@ def _fanouts(cfg:TrainConfig, model:nn.Module) -> tuple[int, ...]:
     model reaches."""
     fo = cfg.fanouts or ((25, 10) if model.hops == 2 else None)
     if fo is None or len(fo) != model.hops:
-        raise UsageError(f"model {cfg.model!r} reaches {model.hops} hops, so mini-batches need {model.hops} "
-                         "fanouts (one per hop), "
-                         f"got {fo!r}: give --fanouts, or train it full-batch")
+        raise UsageError(f"model {cfg.model!r} reaches {model.hops} hops, so mini-batches need {model.hops} fanouts "
+                         f"(one per hop), got {fo!r}: give --fanouts, or train it full-batch")
     return tuple(fo)
 
 # %% ../nbs/09_train.ipynb #90ccd5c5
