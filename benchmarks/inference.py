@@ -97,6 +97,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["gcn", "appnp"])
     p.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
+    p.add_argument("--epochs", type=int, help="training epochs (default: the model's own, with early stopping)")
     p.add_argument("--reps", type=int, default=200, help="timed calls per variant (spread over the rounds and inputs)")
     p.add_argument("--rounds", type=int, default=5, help="rounds that time every variant in turn")
     p.add_argument("--json", help="also write the table to this JSON file")
@@ -107,7 +108,7 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|")
     rows = []
     for name in args.models:
-        trained = fit(TrainConfig(name, seed=0), data, progress=False).model.eval()
+        trained = fit(TrainConfig(name, seed=0, epochs=args.epochs), data, progress=False).model.eval()
         eager = inference_copy(trained)
         pr = Predictor(trained, data, data.class_names)
         nodes = data.test_mask.nonzero().view(-1)[:20].tolist()

@@ -37,8 +37,10 @@ SIZES = {  # each benchmark's arguments at full size, --quick and --smoke
     "accuracy": (["--seeds", 10], ["--seeds", 2, "--models", "gcn", "sgc", "--datasets", "Cora"],
                  ["--seeds", 2, "--models", "gcn", "--datasets", "Cora", "--epochs", 10]),
     "speed": (["--seeds", 10], ["--seeds", 2, "--models", "gcn"], ["--seeds", 1, "--models", "gcn", "--epochs", 10]),
-    "inference": (["--reps", 200, "--rounds", 5], ["--reps", 20, "--rounds", 2], ["--reps", 4, "--rounds", 1]),
-    "threads": (["--runs", 3], ["--runs", 1, "--models", "gcn"], ["--runs", 1, "--models", "gcn", "--epochs", 10]),
+    "inference": (["--reps", 200, "--rounds", 5], ["--reps", 20, "--rounds", 2],  # smoke: no torch.compile (a minute of compiling)
+                  ["--reps", 4, "--rounds", 1, "--epochs", 20, "--variants", "eager", "cached", "k-hop", "onnx", "int8"]),
+    "threads": (["--runs", 3], ["--runs", 1, "--models", "gcn"],
+                ["--runs", 1, "--models", "gcn", "--epochs", 10, "--threads", 1, "--policies", "passive"]),
     "explain": (["--nodes", 100], ["--nodes", 10, "--gnn-epochs", 20], ["--nodes", 10, "--gnn-epochs", 20]),
     "sampler": ([], SAMPLER_SMALL, SAMPLER_SMALL),
     "serve_load": (["--duration", 5], ["--duration", 2], ["--duration", 1]),  # needs wrk (and hey for the fixed rates)

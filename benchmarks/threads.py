@@ -4,6 +4,7 @@ setting in a fresh process (OpenMP reads its settings when it starts).
 
     python benchmarks/threads.py                  # median of 3 runs per setting
     python benchmarks/threads.py --runs 1 --models gcn
+    python benchmarks/threads.py --runs 1 --models gcn --threads 1 --policies passive   # two settings: idle and busy
 
 "busy neighbour" runs a second process that keeps one core busy with its own torch work (one thread), as a second
 training run, a service worker or a test runner would. Prints a Markdown table.
@@ -48,17 +49,18 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=["gcn", "gat"])
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--epochs", type=int, default=200, help="epochs timed in each run")
+    p.add_argument("--threads", type=int, nargs="+", default=sorted({1, os.cpu_count()}), help="torch thread counts to try")
+    p.add_argument("--policies", nargs="+", default=["passive", "active"], choices=["passive", "active"], help="OpenMP wait policies")
     p.add_argument("--json", help="also write the table to this JSON file")
     args = p.parse_args(argv)
-    cores = os.cpu_count()
-    print(f"{cores} CPUs; seconds for {args.epochs} epochs, median of {args.runs} runs\n")
+    print(f"{os.cpu_count()} CPUs; seconds for {args.epochs} epochs, median of {args.runs} runs\n")
     print("| model | torch threads | OMP_WAIT_POLICY | busy neighbour | seconds | vs best |\n|---|---|---|---|---|---|")
     rows = []
     for model in args.models:
         found = []
         for busy in (False, True):
-            for threads in sorted({1, cores}):
-                for policy in ("passive", "active"):
+            for threads in args.threads:
+                for policy in args.policies:
                     secs = st.median(run(model, threads, policy, busy, args.epochs) for _ in range(args.runs))
                     found.append(dict(model=model, threads=threads, policy=policy, busy=busy, epochs=args.epochs, seconds=secs))
         best = min(r["seconds"] for r in found)
