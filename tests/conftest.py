@@ -34,7 +34,13 @@ def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true", help="the quick tier: only tests not marked slow, none of which may start a process")
 
 
+# The files that take longest (seconds in a full run: test_site 396, test_benchmarks 389, test_pipelines 203, test_readme
+# 182, test_scale 174, test_container 128), run first: with two workers (scripts/test.sh) neither is left alone at the end.
+LONGEST = ["test_site.py", "test_benchmarks.py", "test_pipelines.py", "test_readme.py", "test_scale.py", "test_container.py"]
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: LONGEST.index(item.path.name) if item.path.name in LONGEST else len(LONGEST))  # stable
     if not config.getoption("--quick"): return
     slow = [item for item in items if item.get_closest_marker("slow")]
     config.hook.pytest_deselected(items=slow)
@@ -104,6 +110,21 @@ def papermill():
             else: args += ["-p", k, str(v)] if not isinstance(v, str) else ["-r", k, v]
         return subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     return run
+
+
+def pipeline_checks(nb, **params):
+    """Pipeline notebook NB in this process (execnb), as far as its checks: the cells up to its parameters cell, PARAMS set
+    after it as papermill would, then the next code cell, which checks them. Gives (the exception raised, the text shown)."""
+    from execnb.shell import CaptureShell
+    from fastcore.nbio import mk_cell, read_nb
+    book = read_nb(PIPELINES / nb)
+    at = next(i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", []))
+    checks = next(c for c in book.cells[at + 1:] if c.cell_type == "code")
+    book.cells = [*book.cells[:at + 1], mk_cell("\n".join(f"{k} = {v!r}" for k, v in params.items())), checks]
+    shell = CaptureShell()
+    shell.run_all(book, exc_stop=False)
+    shown = "".join("".join(o.get("text", "")) + str(o.get("evalue", "")) for o in checks.outputs)
+    return shell.exc, shown
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """Drift monitoring: no alarm on unperturbed traffic, alarms on the features each perturbation affects, the service's
-and the CLI's paths, and the drift pipeline notebook run by papermill."""
+and the CLI's paths, and the drift pipeline's parameter checks."""
 import json
 import time
 
 import numpy as np
 import pytest
+from conftest import pipeline_checks
 from fastapi.testclient import TestClient
 
 from cora_gnn.drift import drift_report, monitor, paper_features_frame, reference_frame, simulate, stream
@@ -103,10 +104,8 @@ def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
     assert (tmp_path / "d" / "report.html").stat().st_size > 100_000
 
 
-@pytest.mark.slow
-def test_drift_pipeline_takes_the_first_releases_parameter_names_and_checks_them(registry, tmp_path, papermill, env):
+def test_drift_pipeline_takes_the_first_releases_parameter_names_and_checks_them(registry, tmp_path):
     "What the drift pipeline produces is checked on the site build's run (tests/test_site.py); here, its old names."
-    r = papermill("drift.ipynb", tmp_path / "bad.ipynb", tmp_path, env, runs=str(registry[1]), last_n=0,
-                  out_dir=str(tmp_path / "drift"))
-    assert r.returncode != 0 and "last must be a positive integer, not 0" in r.stderr  # `last_n` was checked as `last`
-    assert "the parameter `last_n` is now `last`" in (tmp_path / "bad.ipynb").read_text()
+    with pytest.warns(FutureWarning, match="the parameter `last_n` is now `last`"):
+        exc, shown = pipeline_checks("drift.ipynb", runs=str(registry[1]), last_n=0, out_dir=str(tmp_path / "drift"))
+    assert "last must be a positive integer, not 0" in str(exc) and "last must be" in shown  # `last_n` was checked as `last`

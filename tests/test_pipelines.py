@@ -3,7 +3,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import pipeline_checks
 
+from cora_gnn.errors import UsageError
 from cora_gnn.runs import list_runs, promote, promoted_checkpoint
 from cora_gnn.tracking import read_offline_run, start_tracking
 
@@ -43,13 +45,23 @@ def test_train_pipeline_sets_a_models_own_knobs(env, tmp_path, papermill):
 
 
 @pytest.mark.slow
-def test_bad_parameter_fails_fast_with_its_message(env, tmp_path, papermill):
+def test_bad_parameter_fails_the_papermill_run_with_its_message(env, tmp_path, papermill):
     r = papermill("train.ipynb", tmp_path / "bad.ipynb", tmp_path, env, model="gcn", lr=-0.01,
                   out=str(tmp_path / "bad"), tracking="disabled")
     assert r.returncode != 0 and "lr must be positive" in r.stderr
     assert not (tmp_path / "bad").exists()
-    r = papermill("train.ipynb", tmp_path / "bad2.ipynb", tmp_path, env, model="transformer", out="x")
-    assert r.returncode != 0 and "unknown model 'transformer'" in r.stderr
+
+
+@pytest.mark.parametrize("nb, params, message", [
+    ("train.ipynb", dict(model="transformer", out="x"), "unknown model 'transformer'"),
+    ("train.ipynb", dict(model="sgc", heads=4), "heads"),
+    ("planetoid.ipynb", dict(datasets=["Cora"], models=["gcm"], seeds=2), "unknown model 'gcm'"),
+    ("planetoid.ipynb", dict(datasets=["Coraa"], seeds=2), "unknown dataset 'Coraa'"),
+])
+def test_pipelines_check_their_parameters_before_any_work(nb, params, message):
+    "The code cell after the parameters cell refuses a bad value with its message (in this process: no papermill run)."
+    exc, shown = pipeline_checks(nb, **params)
+    assert isinstance(exc, UsageError) and message in str(exc) and message in shown, (exc, shown)
 
 
 @pytest.mark.slow
@@ -123,13 +135,3 @@ def test_online_tracking_without_key_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(ValueError, match="needs a W&B account"):
         start_tracking("online", tmp_path, {})
-
-
-@pytest.mark.slow
-def test_planetoid_pipeline_refuses_bad_parameters(env, tmp_path, papermill):
-    r = papermill("planetoid.ipynb", tmp_path / "bad.ipynb", tmp_path, env, datasets=["Cora"], models=["gcm"], seeds=2,
-                  out=str(tmp_path / "out"))
-    assert r.returncode != 0 and "unknown model 'gcm'" in r.stderr
-    r = papermill("planetoid.ipynb", tmp_path / "bad2.ipynb", tmp_path, env, datasets=["Coraa"], seeds=2, out=str(tmp_path / "out"))
-    assert r.returncode != 0 and "unknown dataset 'Coraa'" in r.stderr
-    assert not (tmp_path / "out").exists()
