@@ -69,9 +69,7 @@ coverage run --parallel-mode "$(command -v nbdev-test)" --skip-file-glob '[0-9]*
 
 step "pytest"
 status=0
-# Two workers (pytest-xdist), a test file each at a time, the longest files first (tests/conftest.py orders them): most
-# tests wait on a process they started, so the second core is idle under one worker. --durations: where the time goes.
-coverage run --parallel-mode -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 || status=$?
+coverage run --parallel-mode -m pytest --durations=25 || status=$?   # the slowest tests, listed: where the time goes
 
 step "coverage of cora_gnn (notebook tests + pytest$([ "$status" = 0 ] || echo ', so far'))"
 coverage combine -q

@@ -34,13 +34,7 @@ def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true", help="the quick tier: only tests not marked slow, none of which may start a process")
 
 
-# The files that take longest (seconds in a full run: test_site 396, test_benchmarks 389, test_pipelines 203, test_readme
-# 182, test_scale 174, test_container 128), run first: with two workers (scripts/test.sh) neither is left alone at the end.
-LONGEST = ["test_site.py", "test_benchmarks.py", "test_pipelines.py", "test_readme.py", "test_scale.py", "test_container.py"]
-
-
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: LONGEST.index(item.path.name) if item.path.name in LONGEST else len(LONGEST))  # stable
     if not config.getoption("--quick"): return
     slow = [item for item in items if item.get_closest_marker("slow")]
     config.hook.pytest_deselected(items=slow)
