@@ -106,6 +106,8 @@ def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
 
 def test_drift_pipeline_takes_the_first_releases_parameter_names_and_checks_them(registry, tmp_path):
     "What the drift pipeline produces is checked on the site build's run (tests/test_site.py); here, its old names."
-    with pytest.warns(FutureWarning, match="the parameter `last_n` is now `last`"):
+    with pytest.warns(FutureWarning) as seen:
         exc, shown = pipeline_checks("drift.ipynb", runs=str(registry[1]), last_n=0, out_dir=str(tmp_path / "drift"))
+    assert sorted(str(w.message).split(";")[0] for w in seen) == ["the parameter `last_n` is now `last`",
+                                                                  "the parameter `out_dir` is now `drift_dir`"]
     assert "last must be a positive integer, not 0" in str(exc) and "last must be" in shown  # `last_n` was checked as `last`
