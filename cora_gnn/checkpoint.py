@@ -74,6 +74,10 @@ def _read(path:Path, device) -> dict:
     keys = {"format", "config", "class_names", "dataset", "metrics", "state_dict"}
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or not keys <= ck.keys():
         raise CheckpointError(f"{path} is not a cora-gnn checkpoint (expected format {CHECKPOINT_FORMAT})")
+    bad = [k for k, v in ck["state_dict"].items()
+           if torch.is_tensor(v) and v.is_floating_point() and not v.isfinite().all()]
+    if bad: raise CheckpointError(f"{path} has weights that are not finite (NaN or infinity) in {', '.join(bad[:5])}: "
+                                  "the training diverged or the file was damaged; it cannot be served")
     return ck
 
 # %% ../nbs/07_checkpoint.ipynb #c4e70009

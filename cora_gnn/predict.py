@@ -71,11 +71,12 @@ def paper_features(num_features:int, words=None, features=None) -> torch.Tensor:
             raise InputError("features must be a list of numbers")
         if len(features) != num_features:
             raise InputError(f"features has {len(features)} values; this model's vocabulary has {num_features} words")
-        try: x = torch.as_tensor(features, dtype=torch.float32)
+        try: x = torch.as_tensor(features, dtype=torch.float64)  # summed without overflow, then made float32
         except (TypeError, ValueError) as e: raise InputError(f"features must be a list of numbers: {e}") from None
         if not torch.isfinite(x).all(): raise InputError("features must be finite numbers (no NaN or infinity)")
         if (x < 0).any(): raise InputError("features must be non-negative (they count words)")
-    return (x / x.sum().clamp(min=1e-12)).unsqueeze(0)
+        if not x.sum().isfinite(): raise InputError("features are too large: their sum is not a finite number")
+    return (x / x.sum().clamp(min=1e-12)).float().unsqueeze(0)
 
 # %% ../nbs/15_predict.ipynb #fbf05cd0
 def in_edges(edge_index:torch.Tensor, num_nodes:int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,6 +178,9 @@ class Predictor:
         m = self.info.get("metrics", {})
         self.temperature = float(m.get("temperature", 1.0))  # fit on validation nodes at training (`cora_gnn.train`)
         with torch.inference_mode(): self.proba = (model.eval()(data.x, data.edge_index) / self.temperature).softmax(-1)
+        if not (finite := self.proba.isfinite().all(1)).all():
+            raise CheckpointError(f"the model's answers are not finite (NaN or infinity) for {int((~finite).sum())} "
+                                  f"of {self.num_nodes} nodes: it cannot be served")
         conf, classes = self.proba.max(1)
         # the scores below are plain numpy: a single paper's costs microseconds, not a tensor op's overhead
         self.classes = classes.numpy()
@@ -270,6 +274,7 @@ class Predictor:
         with torch.inference_mode():
             g = self.neighbourhood(words=words, features=features, cites=cites, unlinked=True)
             p, pw = (self.model(g.x, g.edge_index)[-2:] / self.temperature).softmax(-1)
+        if not p.isfinite().all(): raise InputError("the model's answer for this paper is not finite: check its features")
         c, cited = int(p.argmax()), np.array(cites, dtype=int)
         to_paper = np.zeros_like(cited)  # every citation is the one paper's
         ood = float(self.citation_ood(pw.numpy()[None], cited, to_paper, 1)[0])

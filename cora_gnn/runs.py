@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checkpoint import save_checkpoint, versions
+from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .config import runs_dir
 from .errors import ResourceError
 from .files import atomic_write, save_figure, sha256, timestamp, write_json
@@ -98,6 +98,7 @@ def promote(run:str|Path, root:str|Path|None=None) -> Path:
     run = Path(run) if Path(run).is_dir() else root/str(run)
     if not run.is_dir(): raise RegistryError(f"no run {run.name!r} under {root}")
     ckpt, digest = _verified(run)
+    load_checkpoint(ckpt)  # a checkpoint that cannot be served (damaged, weights not finite) is not promoted
     write_json(root/PROMOTED, {"run": run.name, "checkpoint_sha256": digest, "promoted": timestamp()})
     return ckpt
 
