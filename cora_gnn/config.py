@@ -6,12 +6,12 @@ Docs: https://cora-gnn.github.io/cora-gnn/config.html.md"""
 
 # %% auto #0
 __all__ = ['SETTINGS', 'ENV_DATA_ROOT', 'ENV_DATA_MIRROR', 'ENV_DEVICE', 'ENV_RUNS', 'ENV_LOG_DB', 'ENV_DRIFT_DIR', 'ENV_THREADS',
-           'ENV_SAMPLER', 'env_var', 'Setting', 'settings_table', 'setting', 'env_help', 'data_root', 'data_mirror',
-           'runs_dir', 'log_db', 'drift_dir', 'threads', 'seed_everything', 'get_device']
+           'ENV_SAMPLER', 'env_var', 'Setting', 'settings_table', 'setting', 'from_settings', 'env_help', 'data_root',
+           'data_mirror', 'runs_dir', 'log_db', 'drift_dir', 'threads', 'seed_everything', 'get_device']
 
 # %% ../nbs/01_config.ipynb #5896f971
 import os, random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -64,15 +64,32 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("checkpoint", str, None, "the checkpoint to serve (unset: the promoted run's)"),
     Setting("log_sync", str, "NORMAL", "SQLite synchronous: NORMAL (survives a process crash) or FULL (also a "
                                        "power loss)"),
+    Setting("log_wait", float, 1.0, "seconds a request waits for its log commit before it answers \"logged\": false "
+                                    "(the rows stay queued; a locked or slow log never stalls the answers)"),
+    Setting("log_min_free_mb", float, 50.0, "free disk space (MB) under which the SQLite log takes no rows and /ready "
+                                            "answers 503"),
+    Setting("log_wal_mb", float, 64.0, "SQLite: the size (MB) past which the write-ahead log is checkpointed and "
+                                       "truncated"),
     Setting("max_body", int, 1_000_000, "bytes per request body"),
     Setting("fast_path", bool, True, "answer the predict endpoints in the ASGI middleware, before FastAPI's routing"),
     Setting("admin_token", str, None, "bearer token of the endpoints that cost more than a prediction (unset: they "
                                       "are off)"),
     Setting("rate_limit", str, None, "per-client limit on the /api/ endpoints, e.g. 100/second (unset: none)"),
+    Setting("forwarded_allow_ips", str, None, "addresses of the proxies (comma-separated, or *) whose X-Forwarded-For "
+                                              "names the client, for the rate limit and the access log (unset: none, "
+                                              "the socket's address)"),
     Setting("drain", float, 5.0, "seconds /ready answers 503 after SIGTERM, still serving, before the server stops"),
     Setting("host", str, "127.0.0.1", "the interface the service listens on (0.0.0.0: all)"),
     Setting("port", int, 8000, "the service's TCP port"),
     Setting("workers", int, 1, "service worker processes"),
+    Setting("worker_timeout", float, 60.0, "seconds a worker may take to answer its supervisor's health check (its "
+                                           "start included) before it is replaced"),
+    Setting("max_url", int, 8192, "bytes of a request's target (path and query); longer: 414"),
+    Setting("max_headers", int, 100, "headers per request; more: 431"),
+    Setting("max_header_bytes", int, 16384, "bytes of a request's headers (names and values); more: 431"),
+    Setting("read_timeout", float, 30.0, "seconds a client gets to send a whole request (headers and body) once it "
+                                         "starts one; slower: 408"),
+    Setting("keep_alive", float, 5.0, "seconds an idle connection stays open"),
 ]}
 ENV_DATA_ROOT, ENV_DATA_MIRROR, ENV_DEVICE = env_var("data_root"), env_var("data_mirror"), env_var("device")
 ENV_RUNS, ENV_LOG_DB, ENV_DRIFT_DIR = env_var("runs"), env_var("log_db"), env_var("drift_dir")
@@ -94,6 +111,11 @@ def setting(name:str, value=None, default=None):
     s = SETTINGS[name]
     if text := os.environ.get(s.var): return s.parse(text)
     return default if default is not None else s.default
+
+# %% ../nbs/01_config.ipynb #c0a1e009
+def from_settings(cls, **overrides):
+    "An instance of dataclass `cls` whose fields are settings: each from `overrides` where not None, else `setting`."
+    return cls(**{f.name: setting(f.name, overrides.get(f.name)) for f in fields(cls)})
 
 # %% ../nbs/01_config.ipynb #921c68aa
 def env_help(name:str) -> str:
@@ -127,7 +149,7 @@ def drift_dir(path:str|Path|None=None, runs:str|Path|None=None) -> Path:
     "Where drift reports go: `path`, else `$CORA_GNN_DRIFT_DIR`, else `drift` in the run registry."
     return Path(setting("drift_dir", path) or runs_dir(runs)/"drift")
 
-# %% ../nbs/01_config.ipynb #c0a1e009
+# %% ../nbs/01_config.ipynb #8d6ebb95
 def threads(n:int|None=None, default:int|None=None) -> int|None:
     "Torch threads for this process: `n`, else `$CORA_GNN_THREADS`, else `default` (None: leave torch's own)."
     v = setting("threads", n, default)

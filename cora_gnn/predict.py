@@ -274,7 +274,7 @@ class Predictor:
         with torch.inference_mode():
             g = self.neighbourhood(words=words, features=features, cites=cites, unlinked=True)
             p, pw = (self.model(g.x, g.edge_index)[-2:] / self.temperature).softmax(-1)
-        if not p.isfinite().all(): raise InputError("the model's answer for this paper is not finite: check its features")
+        if not p.isfinite().all(): raise InputError("the model's answer to this paper is not finite")
         c, cited = int(p.argmax()), np.array(cites, dtype=int)
         to_paper = np.zeros_like(cited)  # every citation is the one paper's
         ood = float(self.citation_ood(pw.numpy()[None], cited, to_paper, 1)[0])

@@ -6,18 +6,16 @@ Docs: https://cora-gnn.github.io/cora-gnn/predlog.html.md"""
 
 # %% auto #0
 __all__ = ['SCHEMA', 'COLUMNS', 'EXPLANATION_COLUMNS', 'FEEDBACK_COLUMNS', 'TABLES', 'INSERT', 'PG_SCHEMA', 'ADDED',
-           'PredictionLogError', 'log_row', 'explanation_row', 'is_postgres', 'redact', 'PredictionLog', 'session',
-           'require_log', 'read_window', 'read_log']
+           'PredictionLogError', 'log_row', 'explanation_row', 'is_postgres', 'redact', 'low_space', 'PredictionLog']
 
 # %% ../nbs/18_predlog.ipynb #8d7f0162
-import asyncio, json, logging, queue, re, sqlite3, threading, time
+import asyncio, itertools, json, logging, queue, re, shutil, sqlite3, threading, time
 from contextlib import closing, contextmanager
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 
-import pandas as pd
-
+from .config import SETTINGS
 from .errors import ResourceError, UsageError
 
 # %% ../nbs/18_predlog.ipynb #1a056ab6
@@ -48,6 +46,7 @@ CREATE TABLE IF NOT EXISTS explanations ({_PREDICTION}
 );
 CREATE INDEX IF NOT EXISTS explanations_ts ON explanations (ts);
 CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
+CREATE TABLE IF NOT EXISTS ready (id INTEGER PRIMARY KEY CHECK (id = 1), ts REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -117,30 +116,36 @@ def redact(target) -> str:
 # %% ../nbs/18_predlog.ipynb #7426ba44
 _log = logging.getLogger(__name__)
 
-def _connect(path:Path, synchronous:str="NORMAL", writer:bool=False) -> sqlite3.Connection:
+def _connect(path:Path, synchronous:str="NORMAL", writer:bool=False, timeout:float=10) -> sqlite3.Connection:
     "A connection to the log in WAL mode; a `writer` never checkpoints (the checkpoint thread does, off the commits)."
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     if writer: conn.execute("PRAGMA wal_autocheckpoint=0")
     return conn
 
+def low_space(path:Path, min_free_mb:float) -> str|None:
+    "Why the disk holding the SQLite log `path` is too full to write it (under `min_free_mb` MB free), else None."
+    free = shutil.disk_usage(path.parent).free / 2**20
+    if free < min_free_mb: return f"{free:.1f} MB free on the disk of {path}, under the floor of {min_free_mb:g} MB"
+
+
 # %% ../nbs/18_predlog.ipynb #13e00001
 class _Commits:
     "Insert batches of rows into the SQLite log at `path`, one transaction each; count what was and was not written."
-    def __init__(self, path:Path, synchronous:str):
-        self.path, self.synchronous, self.rows, self.failures, self._lock = path, synchronous, 0, 0, threading.Lock()
-
-    def connect(self) -> sqlite3.Connection: return _connect(self.path, self.synchronous, writer=True)
+    def __init__(self, path:Path, synchronous:str, min_free_mb:float=0):
+        self.path, self.synchronous, self.min_free_mb = path, synchronous, min_free_mb
+        self.rows, self.failures, self._lock = 0, 0, threading.Lock()
 
     @contextmanager
     def session(self):
         "A writer thread's way to commit: a function of the rows, on one connection held for the session."
-        with closing(self.connect()) as conn: yield partial(self.commit, conn)
+        with closing(_connect(self.path, self.synchronous, writer=True)) as conn: yield partial(self.commit, conn)
 
     def commit(self, conn:sqlite3.Connection, rows:list[dict]) -> PredictionLogError|None:
         "Insert `rows` in one transaction; returns None once committed, else the error (counted and logged)."
         try:
+            if low := low_space(self.path, self.min_free_mb): raise OSError(low)
             conn.execute("BEGIN")
             for table, values in _by_table(rows).items(): conn.executemany(INSERT[table], values)
             conn.execute("COMMIT")
@@ -210,10 +215,10 @@ class _ThreadWriter:
     def close(self, timeout:float=30): self._queue.put(None); self.thread.join(timeout)
 
 # %% ../nbs/18_predlog.ipynb #13e00004
-class _LoopWriter:
-    "Commit the rows an event loop's pass submitted in one transaction, at the end of the pass, on the loop."
-    def __init__(self, commits:_Commits):
-        self.commits, self._pending, self._conns = commits, {}, {}  # per loop: (rows, future)s of the pass; its conn
+class _PassWriter:
+    "Hand the rows an event loop's pass submitted to the writer thread as one batch; settle their futures on commit."
+    def __init__(self, writer:_ThreadWriter):
+        self.writer, self._pending = writer, {}  # per loop: the (rows, future)s of the pass
 
     def submit(self, rows:list[dict]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
@@ -225,30 +230,39 @@ class _LoopWriter:
         return fut
 
     def flush(self, loop):
-        "Commit the rows submitted on `loop` during the pass that just ended, then settle their futures."
+        "Queue the rows submitted on `loop` during the pass that just ended, as one submission to the writer thread."
         if not (batch := self._pending.pop(loop, None)): return
-        if (conn := self._conns.get(loop)) is None: conn = self._conns[loop] = self.commits.connect()
-        _settle(batch, self.commits.commit(conn, [r for rs, _ in batch for r in rs]))
+        done = self.writer.submit([r for rs, _ in batch for r in rs], Future())
+        asyncio.wrap_future(done, loop=loop).add_done_callback(lambda f: _settle(batch, f.exception()))
 
     def close(self):
         for loop in list(self._pending): self.flush(loop)
-        for conn in self._conns.values(): conn.close()
+
 
 # %% ../nbs/18_predlog.ipynb #13e00005
 class _Checkpointer:
-    "A thread that copies the WAL back into the database every `every` seconds (`PASSIVE`: it never blocks writers)."
-    def __init__(self, path:Path, synchronous:str, every:float=1.0):
-        self.path, self.synchronous, self.every, self._stop = path, synchronous, every, threading.Event()
+    """A thread that copies the WAL back into the database every `every` seconds (`PASSIVE`: it never blocks writers),
+    and empties it (`TRUNCATE`: writers wait) as soon as it passes `limit_mb` (its size is looked at 10 times as
+    often)."""
+    def __init__(self, path:Path, synchronous:str, limit_mb:float, every:float=1.0):
+        self.path, self.synchronous, self.limit, self.every = path, synchronous, limit_mb * 2**20, every
+        self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="prediction-log-checkpoint", daemon=True)
         self.thread.start()
 
     def _run(self):
+        wal = self.path.with_name(self.path.name + "-wal")
         with closing(_connect(self.path, self.synchronous)) as conn:
-            while not self._stop.wait(self.every):
-                try: conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as e: _log.warning("prediction log %s: checkpoint failed: %s", self.path, e)
+            for n in itertools.count(1):
+                if self._stop.wait(self.every / 10): return
+                try:
+                    if wal.exists() and wal.stat().st_size > self.limit: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    elif n % 10 == 0: conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except (OSError, sqlite3.Error) as e:
+                    _log.warning("prediction log %s: checkpoint failed: %s", self.path, e)
 
     def close(self, timeout:float=30): self._stop.set(); self.thread.join(timeout)
+
 
 # %% ../nbs/18_predlog.ipynb #13e00005o
 def _open_sqlite(path:Path, synchronous:str):
@@ -287,56 +301,74 @@ def _open_postgres(url:str, max_size:int=4, timeout:float=10.0):
 
 # %% ../nbs/18_predlog.ipynb #13e00006
 class PredictionLog:
-    "An append-only log (SQLite path or PostgreSQL URL) written in batches; `submit`, `submit_async` resolve on commit."
-    def __init__(self, target:str|Path, synchronous:str="NORMAL", max_batch:int=1024):
+    """An append-only log (SQLite path or PostgreSQL URL) written in batches by a thread; `submit`, `submit_async`
+    resolve on commit. The defaults are the `log_*` settings of `cora_gnn.config.SETTINGS`."""
+    def __init__(self, target:str|Path, synchronous:str="NORMAL", max_batch:int=1024,
+                 wait:float=SETTINGS["log_wait"].default, min_free_mb:float=SETTINGS["log_min_free_mb"].default,
+                 wal_mb:float=SETTINGS["log_wal_mb"].default):
         if synchronous not in ("NORMAL", "FULL"):
             raise UsageError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
-        self.synchronous, self._closed = synchronous, False
-        self._pool = self._loop = self._checkpointer = None
+        self.synchronous, self.wait, self.min_free_mb, self._closed = synchronous, wait, min_free_mb, False
+        self._pool = self._checkpointer = None
         if is_postgres(target):
             self.path, self._pool = redact(target), _open_postgres(str(target))
             self._commits = _PgCommits(str(target), self._pool)
         else:
             self.path = Path(target)
             _open_sqlite(self.path, synchronous)
-            self._commits = _Commits(self.path, synchronous)
-            self._loop, self._checkpointer = _LoopWriter(self._commits), _Checkpointer(self.path, synchronous)
+            self._commits = _Commits(self.path, synchronous, min_free_mb)
+            self._checkpointer = _Checkpointer(self.path, synchronous, wal_mb)
         self._thread = _ThreadWriter(self._commits, max_batch)
+        self._pass = _PassWriter(self._thread)
+        if problem := self.problem():
+            self.close()
+            raise PredictionLogError(f"cannot write the prediction log {self.path}: {problem}")
 
     rows = property(lambda self: self._commits.rows, doc="rows committed so far")
     failures = property(lambda self: self._commits.failures, doc="rows that could not be written")
 
     def submit(self, rows:list[dict]) -> Future:
         "Queue `rows` for the writer thread; the returned future gives the number of rows once they are committed."
-        return self._refuse(Future()) if self._closed else self._thread.submit(rows, Future())
-
-    def submit_async(self, rows:list[dict]) -> asyncio.Future:
-        "`submit` for a coroutine, returning after the commit. SQLite: one event-loop pass's rows commit together."
-        if self._closed: return self._refuse(asyncio.get_running_loop().create_future())
-        return self._loop.submit(rows) if self._loop else asyncio.wrap_future(self._thread.submit(rows, Future()))
-
-    def _refuse(self, fut):
-        fut.set_exception(PredictionLogError(f"the prediction log {self.path} is closed"))
+        if not self._closed: return self._thread.submit(rows, Future())
+        (fut := Future()).set_exception(self._closed_error())
         return fut
 
-    def writable(self) -> bool:
-        "Whether the writer is running and the database takes a write now (a readiness check)."
-        if self._closed or not self._thread.thread.is_alive(): return False
+    async def submit_async(self, rows:list[dict]) -> int:
+        """`submit` for a coroutine: one event-loop pass's rows go to the writer as one batch. Waits `wait` seconds at
+        most: then a `PredictionLogError` (the rows stay queued), so a locked or slow log never stalls the caller."""
+        if self._closed: raise self._closed_error()
+        fut = self._pass.submit(rows)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is logged by the writer
+        try: return await asyncio.wait_for(asyncio.shield(fut), self.wait)
+        except TimeoutError:
+            raise PredictionLogError(f"the prediction log {self.path} did not commit within {self.wait:g} s "
+                                     "(locked or slow); the rows stay queued") from None
+
+    def _closed_error(self): return PredictionLogError(f"the prediction log {self.path} is closed")
+
+    def problem(self) -> str|None:
+        """Why the log cannot take rows now (writer stopped, disk under its floor, locked past `wait`, server not
+        answering), else None: a readiness check that writes, as rows do."""
+        if self._closed or not self._thread.thread.is_alive(): return "the log's writer is stopped"
         try:
             if self._pool:
-                with self._pool.connection(timeout=2) as conn:
+                with self._pool.connection(timeout=self.wait) as conn:
                     conn.execute("SELECT has_table_privilege('predictions', 'INSERT')")
-            else:
-                with closing(_connect(self.path, self.synchronous)) as conn:
-                    conn.execute("BEGIN IMMEDIATE"); conn.execute("ROLLBACK")
-            return True
-        except Exception: return False
+                return None
+            if low := low_space(self.path, self.min_free_mb): return low
+            with closing(_connect(self.path, self.synchronous, writer=True, timeout=self.wait)) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT OR REPLACE INTO ready VALUES (1, ?)", (time.time(),))
+                conn.execute("COMMIT")
+        except Exception as e: return f"{type(e).__name__}: {e}"
+
+    def writable(self) -> bool: return self.problem() is None
 
     def close(self, timeout:float=30):
         "Commit what is pending, then stop the writer (and the SQLite checkpoint thread, or the PostgreSQL pool)."
         if self._closed: return
         self._closed = True
-        if self._loop: self._loop.close()
+        self._pass.close()
         self._thread.close(timeout)
         if self._checkpointer: self._checkpointer.close(timeout)
         if self._pool: self._pool.close(timeout)
@@ -344,57 +376,3 @@ class PredictionLog:
     def __enter__(self): return self
     def __exit__(self, *_): self.close()
 
-
-# %% ../nbs/18_predlog.ipynb #a79c1046
-@contextmanager
-def session(target, write:bool=False):
-    "A transaction on the log `target` (SQLite path or PostgreSQL URL): yields `run(sql, params) -> (rows, columns)`."
-    if is_postgres(target):
-        import psycopg
-        with psycopg.connect(str(target), connect_timeout=10) as conn, conn.cursor() as cur:  # commits on a clean exit
-            def run(sql, params=()):
-                cur.execute(sql.replace("?", "%s"), params)
-                return (cur.fetchall(), [d.name for d in cur.description]) if cur.description else ([], [])
-            yield run
-        return
-    with closing(sqlite3.connect(f"file:{target}" + ("" if write else "?mode=ro"), uri=True, isolation_level=None,
-                                 timeout=10)) as conn:
-        def run(sql, params=()):
-            cur = conn.execute(sql, params)
-            return cur.fetchall(), [d[0] for d in cur.description or ()]
-        if write: conn.execute("BEGIN IMMEDIATE")  # writers queue here, so a read-then-write holds
-        try: yield run
-        except BaseException:
-            if conn.in_transaction: conn.execute("ROLLBACK")
-            raise
-        if conn.in_transaction: conn.execute("COMMIT")
-
-# %% ../nbs/18_predlog.ipynb #ced19fa5
-def _query(target, sql:str, params:tuple) -> pd.DataFrame:
-    "The rows of the read-only query `sql` (`?` placeholders) on the log `target`, a SQLite path or PostgreSQL URL."
-    with session(target) as run: rows, cols = run(sql, params)
-    return pd.DataFrame(rows, columns=cols)
-
-# %% ../nbs/18_predlog.ipynb #e0d84ffd
-def require_log(target):
-    "Raise a `PredictionLogError` when the SQLite log `target` is missing (a PostgreSQL one is checked by connecting)."
-    if not is_postgres(target) and not Path(target).is_file():
-        raise PredictionLogError(f"no prediction log at {target}: start the service (cora-gnn serve) or pass --log-db")
-
-# %% ../nbs/18_predlog.ipynb #97cb8637
-def read_window(target, sql:str, since:float|None, until:float|None, *params) -> pd.DataFrame:
-    "Rows of read-only `sql` on the log `target` in `since <= ts < until` (its first two parameters), then `params`."
-    require_log(target)
-    window = (since if since is not None else float("-inf"), until if until is not None else float("inf"))
-    try: return _query(target, sql, (*window, *params))
-    except Exception as e: raise PredictionLogError(f"cannot read the prediction log {redact(target)}: {e}") from e
-
-# %% ../nbs/18_predlog.ipynb #174c3242
-def read_log(target:str|Path, last:int|None=None, since:float|None=None, until:float|None=None,
-             table:str="predictions") -> pd.DataFrame:
-    "Rows of `table` in the prediction log `target` (oldest first) with `since <= ts < until`, then the `last` of them."
-    if last is not None and last < 1: raise UsageError(f"last must be at least 1, not {last}")
-    if table not in TABLES: raise UsageError(f"table must be one of {', '.join(TABLES)}, not {table!r}")
-    sql = f"SELECT * FROM {table} WHERE ts >= ? AND ts < ? ORDER BY id DESC" + (" LIMIT ?" if last else "")
-    df = read_window(target, sql, since, until, *([last] if last else [])).iloc[::-1].reset_index(drop=True)
-    return df.astype({"node_index": "Int64"}) if "node_index" in df else df  # ids, not floats, beside the papers' nulls

@@ -120,6 +120,6 @@ def test_serve_imports_no_training_or_plotting_stack():
     # torch itself imports tqdm (torch.hub), and torch_geometric.data imports torch_geometric.loader: the service cannot avoid those
     baseline = loaded("import torch, torch_geometric")
     assert all(m.startswith("tqdm") or m == "torch_geometric.loader" for m in baseline), baseline
-    for stmt in ("import cora_gnn.serve", "import cora_gnn.cli, cora_gnn.serve; cora_gnn.serve.ServeConfig()"):
+    for stmt in ("import cora_gnn.server", "import cora_gnn.cli, cora_gnn.server; cora_gnn.server.ServerConfig()"):
         assert loaded(stmt) == baseline, stmt
     assert {"matplotlib", "optuna", "cora_gnn.train", "cora_gnn.plots"} <= loaded("import cora_gnn.pipeline")  # the probe sees them

@@ -9,7 +9,8 @@ import yaml
 from conftest import ROOT
 
 from cora_gnn.config import env_var
-from cora_gnn.serve import GRACE, ServeConfig
+from cora_gnn.serve import ServeConfig
+from cora_gnn.server import GRACE
 
 DEPLOY = ROOT / "deploy"
 SETTINGS = {env_var(f.name) for f in fields(ServeConfig)} | {env_var(n) for n in ("host", "port", "workers")}

@@ -9,7 +9,8 @@ from conftest import pipeline_checks
 from fastapi.testclient import TestClient
 
 from cora_gnn.drift import drift_report, monitor, paper_features_frame, reference_frame, simulate, stream
-from cora_gnn.predlog import PredictionLog, read_log, PredictionLogError
+from cora_gnn.logread import read_log
+from cora_gnn.predlog import PredictionLog, PredictionLogError
 from cora_gnn.serve import ServeConfig, create_app
 
 

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from cora_gnn.explain import MAX_STEPS, attributions, explain, hops_to, without
-from cora_gnn.predlog import read_log
+from cora_gnn.logread import read_log
 
 TOKEN = "test-token-4f1c"
 

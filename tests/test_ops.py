@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cora_gnn.hparams import TrainConfig
-from cora_gnn.predlog import read_log
+from cora_gnn.logread import read_log
 from cora_gnn.runs import promote
 from cora_gnn.scores import record_run
 from cora_gnn.train import fit

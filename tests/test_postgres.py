@@ -10,7 +10,8 @@ from itertools import cycle
 
 import httpx
 
-from cora_gnn.predlog import PredictionLog, explanation_row, log_row, read_log
+from cora_gnn.logread import read_log
+from cora_gnn.predlog import PredictionLog, explanation_row, log_row
 from cora_gnn.feedback import ConflictingLabel, read_feedback, record_feedback
 
 pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from cora_gnn.files import sha256
 from cora_gnn.predict import Predictor
-from cora_gnn.predlog import read_log
+from cora_gnn.logread import read_log
 from cora_gnn.serve import ServeConfig, create_app
 
 

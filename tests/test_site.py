@@ -83,7 +83,7 @@ def test_every_page_is_processed(site):
 
 def test_front_matter_titles(site):
     assert front_matter(PROC / "index.ipynb")["title"] == "cora-gnn"
-    assert front_matter(PROC / "20_drift.ipynb")["title"] == "Drift"
+    assert front_matter(PROC / "21_drift.ipynb")["title"] == "Drift"
     for stem, title in RESULTS.items():
         assert front_matter(PROC / "results" / f"{stem}.ipynb")["title"] == title
 
