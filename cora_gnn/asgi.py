@@ -6,7 +6,7 @@ Docs: https://cora-gnn.github.io/cora-gnn/asgi.html.md"""
 
 # %% auto #0
 __all__ = ['Metrics', 'BodyTooLarge', 'error_answer', 'parse_body', 'compact_json', 'json_detail', 'RateLimit', 'new_request_id',
-           'fast_answer', 'Guard', 'require_token', 'setup_tracing']
+           'ClientRequestId', 'request_id', 'fast_answer', 'Guard', 'require_token', 'setup_tracing']
 
 # %% ../nbs/25_asgi.ipynb #4af86843
 import hmac, json, math, os, random, time
@@ -172,6 +172,14 @@ def new_request_id() -> str:
     "A fresh request id: the time in nanoseconds, then 32 random bits, in hex; ids made later sort later."
     return f"{time.time_ns():016x}{random.getrandbits(32):08x}"  # not a secret: no need for the system's randomness
 
+class ClientRequestId(str):
+    "A request id the client chose (`X-Request-ID`): unlike the service's own, it may already be in the log."
+
+def request_id(headers:dict) -> str:
+    "The request's id: the client's `X-Request-ID` (its first 128 characters) as a `ClientRequestId`, else a new one."
+    given = headers.get(b"x-request-id", b"").decode("latin-1")[:128]
+    return ClientRequestId(given) if given else new_request_id()
+
 # %% ../nbs/25_asgi.ipynb #58f11a74
 async def fast_answer(answer, receive, rid:str) -> tuple[int, bytes]:
     "Status and body of a predict endpoint's `answer(body, rid)`, called without FastAPI's routing and request objects."
@@ -205,7 +213,7 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http": return await self.app(scope, receive, send)
         t0, headers, status, seen = time.perf_counter(), dict(scope["headers"]), 500, 0
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or new_request_id()
+        rid = request_id(headers)
         scope.setdefault("state", {})["request_id"] = rid
         async def send_(msg):
             nonlocal status

@@ -315,6 +315,8 @@ class PredictionLog:
             self._commits = _PgCommits(str(target), self._pool)
         else:
             self.path = Path(target)
+            if self.path.parent.is_dir() and (low := low_space(self.path, min_free_mb)):
+                raise PredictionLogError(f"cannot write the prediction log {self.path}: {low}")
             _open_sqlite(self.path, synchronous)
             self._commits = _Commits(self.path, synchronous, min_free_mb)
             self._checkpointer = _Checkpointer(self.path, synchronous, wal_mb)
@@ -363,6 +365,15 @@ class PredictionLog:
         except Exception as e: return f"{type(e).__name__}: {e}"
 
     def writable(self) -> bool: return self.problem() is None
+
+    def has_request(self, request_id:str) -> bool:
+        "Whether a prediction of request `request_id` is in the log (a read, in the caller's thread)."
+        sql = "SELECT 1 FROM predictions WHERE request_id = ? LIMIT 1"
+        if self._pool:
+            with self._pool.connection(timeout=self.wait) as conn:
+                return conn.execute(sql.replace("?", "%s"), (request_id,)).fetchone() is not None
+        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.wait)) as conn:
+            return conn.execute(sql, (request_id,)).fetchone() is not None
 
     def close(self, timeout:float=30):
         "Commit what is pending, then stop the writer (and the SQLite checkpoint thread, or the PostgreSQL pool)."

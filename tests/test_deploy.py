@@ -1,6 +1,7 @@
 """The deployment files (deploy/): valid YAML whose settings are the service's own (no Docker engine or Kubernetes
 cluster on these machines, so they are checked, not run): probes on the service's endpoints, grace periods that cover
 the drain, environment variables the service reads, secrets kept out of the files, and flags `cora-gnn serve` has."""
+import ipaddress
 import re
 from dataclasses import fields
 
@@ -10,10 +11,10 @@ from conftest import ROOT
 
 from cora_gnn.config import env_var
 from cora_gnn.serve import ServeConfig
-from cora_gnn.server import GRACE
+from cora_gnn.server import GRACE, ServerConfig
 
 DEPLOY = ROOT / "deploy"
-SETTINGS = {env_var(f.name) for f in fields(ServeConfig)} | {env_var(n) for n in ("host", "port", "workers")}
+SETTINGS = {env_var(f.name) for cls in (ServeConfig, ServerConfig) for f in fields(cls)}
 
 
 def seconds(v) -> float: return float(str(v).removesuffix("s"))
@@ -32,6 +33,8 @@ def test_compose_replicas_share_postgres_behind_a_balancer():
     nginx = (DEPLOY / "nginx.conf").read_text()
     assert re.search(r"set \$replicas cora-gnn;", nginx) and "proxy_pass http://$replicas:8000" in nginx
     assert c["services"]["lb"]["volumes"][0].startswith("./nginx.conf:")
+    lb = c["services"]["lb"]["networks"]["default"]["ipv4_address"]
+    assert env["CORA_GNN_FORWARDED_ALLOW_IPS"] == lb  # the balancer's X-Forwarded-For is trusted, and nobody else's
 
 
 def test_kubernetes_probes_grace_and_secrets():
@@ -45,6 +48,7 @@ def test_kubernetes_probes_grace_and_secrets():
     assert set(env) <= SETTINGS, set(env) - SETTINGS
     assert "valueFrom" in env["CORA_GNN_LOG_DB"] and "valueFrom" in env["CORA_GNN_ADMIN_TOKEN"]  # secrets, not values
     assert pod["terminationGracePeriodSeconds"] >= float(env["CORA_GNN_DRAIN"]["value"]) + GRACE
+    assert ipaddress.ip_network(env["CORA_GNN_FORWARDED_ALLOW_IPS"]["value"]).is_private  # the ingress's pods, not "*"
     assert kinds["Deployment"]["spec"]["replicas"] > kinds["PodDisruptionBudget"]["spec"]["minAvailable"] >= 1
     assert kinds["Service"]["spec"]["selector"] == kinds["Deployment"]["spec"]["selector"]["matchLabels"]
 
@@ -55,7 +59,7 @@ def test_deploy_commands_use_existing_flags(cli):
     args = next(d for d in k8s if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:2] == ["cora-gnn", "serve"]
     help_ = cli("serve", "--help").stdout
-    for flag in [a for a in args if a.startswith("--")] + ["--rate-limit", "--drain", "--log-db"]:
+    for flag in [a for a in args if a.startswith("--")] + ["--rate-limit", "--drain", "--log-db", "--forwarded-allow-ips"]:
         assert flag in help_, flag
 
 
