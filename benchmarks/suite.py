@@ -19,6 +19,7 @@ Every benchmark of this folder, each a script that prints its table and takes --
   serve_load.py       the service under load: throughput and latency of both predict endpoints
   service_ops.py      the service under operations: drift jobs, SQLite against PostgreSQL, one and two workers
   startup.py          the service's import time, start-up time and memory (--compare REV)
+  wal.py              the prediction log's write-ahead log under two minutes of saturating load (--baseline DIR)
   estimate_seeds.py   the label-free accuracy estimate over model seeds
   ood_scores.py       out-of-distribution scores side by side on perturbed streams
   validation_grid.py  hyperparameter settings compared on validation accuracy over seeds

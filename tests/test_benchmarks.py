@@ -60,6 +60,19 @@ def test_service_ops_benchmark_runs(cli_env, tmp_path):
 
 
 @pytest.mark.slow
+def test_wal_benchmark_runs(cli_env, registry, tmp_path):
+    "benchmarks/wal.py at smoke size: the size table and the summary row, every request answered, rows logged."
+    out = tmp_path / "wal.json"
+    r = subprocess.run([sys.executable, "benchmarks/wal.py", "--duration", "4", "--every", "2", "--json", str(out),
+                        "--checkpoint", str(registry[1] / "gcn" / "checkpoint.pt")], cwd=ROOT, env=cli_env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["errors"] == 0 and row["rows"] > 0 and len(row["mb"]) >= 3, row
+    assert "| 2 | " in r.stdout and "| this checkout | " in r.stdout
+
+
+@pytest.mark.slow
 def test_ood_scores_benchmark(cli_env):
     "benchmarks/ood_scores.py at smoke size: a row per perturbation, an AUROC per score, and the served score sees rewired citations."
     r = subprocess.run([sys.executable, "benchmarks/ood_scores.py", "--n", "40", "--severities", "1"], cwd=ROOT, env=cli_env,
