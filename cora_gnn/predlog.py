@@ -137,16 +137,18 @@ class _Commits:
         self.path, self.synchronous, self.min_free_mb = path, synchronous, min_free_mb
         self.rows, self.failures, self._lock = 0, 0, threading.Lock()
 
+    def connect(self, timeout:float=10): return _connect(self.path, self.synchronous, writer=True, timeout=timeout)
+
     @contextmanager
     def session(self):
         "A writer thread's way to commit: a function of the rows, on one connection held for the session."
-        with closing(_connect(self.path, self.synchronous, writer=True)) as conn: yield partial(self.commit, conn)
+        with closing(self.connect()) as conn: yield partial(self.commit, conn)
 
-    def commit(self, conn:sqlite3.Connection, rows:list[dict]) -> PredictionLogError|None:
-        "Insert `rows` in one transaction; returns None once committed, else the error (counted and logged)."
+    def commit(self, conn:sqlite3.Connection, rows:list[dict], begun:bool=False) -> PredictionLogError|None:
+        "Insert `rows` in one transaction (`begun` already); None once committed, else the error (counted, logged)."
         try:
             if low := low_space(self.path, self.min_free_mb): raise OSError(low)
-            conn.execute("BEGIN")
+            if not begun: conn.execute("BEGIN")
             for table, values in _by_table(rows).items(): conn.executemany(INSERT[table], values)
             conn.execute("COMMIT")
         except Exception as e:
@@ -216,9 +218,10 @@ class _ThreadWriter:
 
 # %% ../nbs/18_predlog.ipynb #13e00004
 class _PassWriter:
-    "Hand the rows an event loop's pass submitted to the writer thread as one batch; settle their futures on commit."
-    def __init__(self, writer:_ThreadWriter):
-        self.writer, self._pending = writer, {}  # per loop: the (rows, future)s of the pass
+    """Commit the rows an event loop's pass submitted as one batch, at the end of the pass: on the loop when `commits`
+    (SQLite, no sync per commit) gets the write lock at once, else (lock held, PostgreSQL) on the writer thread."""
+    def __init__(self, writer:_ThreadWriter, commits:_Commits|None, wait:float):
+        self.writer, self.commits, self.wait, self._pending, self._conns = writer, commits, wait, {}, {}
 
     def submit(self, rows:list[dict]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
@@ -230,13 +233,26 @@ class _PassWriter:
         return fut
 
     def flush(self, loop):
-        "Queue the rows submitted on `loop` during the pass that just ended, as one submission to the writer thread."
+        "Commit the rows submitted on `loop` during the pass that just ended (or queue them for the writer thread)."
         if not (batch := self._pending.pop(loop, None)): return
-        done = self.writer.submit([r for rs, _ in batch for r in rs], Future())
-        asyncio.wrap_future(done, loop=loop).add_done_callback(lambda f: _settle(batch, f.exception()))
+        rows = [r for rs, _ in batch for r in rs]
+        if self.commits and (done := self._at_once(loop, rows)) is not False: return _settle(batch, done)
+        queued = self.writer.submit(rows, Future())
+        asyncio.wrap_future(queued, loop=loop).add_done_callback(lambda f: _settle(batch, f.exception()))
+        late = PredictionLogError(f"the prediction log {self.writer.commits.path} did not commit within "
+                                  f"{self.wait:g} s (locked or slow); the rows stay queued")
+        loop.call_later(self.wait, _settle, batch, late)  # whichever comes first settles the batch
+
+    def _at_once(self, loop, rows:list[dict]) -> PredictionLogError|None|bool:
+        "Commit `rows` on the loop's connection if the write lock is free now (it never waits for it); False if not."
+        if (conn := self._conns.get(loop)) is None: conn = self._conns[loop] = self.commits.connect(timeout=0)
+        try: conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error: return False
+        return self.commits.commit(conn, rows, begun=True)
 
     def close(self):
         for loop in list(self._pending): self.flush(loop)
+        for conn in self._conns.values(): conn.close()
 
 
 # %% ../nbs/18_predlog.ipynb #13e00005
@@ -256,8 +272,9 @@ class _Checkpointer:
             for n in itertools.count(1):
                 if self._stop.wait(self.every / 10): return
                 try:
-                    if wal.exists() and wal.stat().st_size > self.limit: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    elif n % 10 == 0: conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    full = wal.exists() and wal.stat().st_size > self.limit
+                    if full or n % 10 == 0: conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if full: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # writers wait only for what is left
                 except (OSError, sqlite3.Error) as e:
                     _log.warning("prediction log %s: checkpoint failed: %s", self.path, e)
 
@@ -321,7 +338,7 @@ class PredictionLog:
             self._commits = _Commits(self.path, synchronous, min_free_mb)
             self._checkpointer = _Checkpointer(self.path, synchronous, wal_mb)
         self._thread = _ThreadWriter(self._commits, max_batch)
-        self._pass = _PassWriter(self._thread)
+        self._pass = _PassWriter(self._thread, None if self._pool or synchronous == "FULL" else self._commits, wait)
         if problem := self.problem():
             self.close()
             raise PredictionLogError(f"cannot write the prediction log {self.path}: {problem}")
@@ -336,15 +353,10 @@ class PredictionLog:
         return fut
 
     async def submit_async(self, rows:list[dict]) -> int:
-        """`submit` for a coroutine: one event-loop pass's rows go to the writer as one batch. Waits `wait` seconds at
-        most: then a `PredictionLogError` (the rows stay queued), so a locked or slow log never stalls the caller."""
+        """`submit` for a coroutine: one event-loop pass's rows commit as one batch. Waits `wait` seconds at most: then
+        a `PredictionLogError` (the rows stay queued), so a locked or slow log never stalls the caller."""
         if self._closed: raise self._closed_error()
-        fut = self._pass.submit(rows)
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is logged by the writer
-        try: return await asyncio.wait_for(asyncio.shield(fut), self.wait)
-        except TimeoutError:
-            raise PredictionLogError(f"the prediction log {self.path} did not commit within {self.wait:g} s "
-                                     "(locked or slow); the rows stay queued") from None
+        return await self._pass.submit(rows)
 
     def _closed_error(self): return PredictionLogError(f"the prediction log {self.path} is closed")
 
@@ -363,8 +375,6 @@ class PredictionLog:
                 conn.execute("INSERT OR REPLACE INTO ready VALUES (1, ?)", (time.time(),))
                 conn.execute("COMMIT")
         except Exception as e: return f"{type(e).__name__}: {e}"
-
-    def writable(self) -> bool: return self.problem() is None
 
     def has_request(self, request_id:str) -> bool:
         "Whether a prediction of request `request_id` is in the log (a read, in the caller's thread)."

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -235,3 +236,53 @@ def test_features_that_overflow_are_read_or_refused_never_zeroed(server, cora):
     assert big["probabilities"] == every_word["probabilities"]  # 3e38 each, normalised: every word, as often
     r = predict(server, cites=[0], features=[1e308] * n)
     assert r.status_code == 422 and "their sum is not a finite number" in strict(r)["detail"]
+
+
+def parent(pid:int) -> int:
+    "The parent process of `pid` (from /proc; the command name may hold spaces and parentheses)."
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@contextmanager
+def frozen(pg):
+    "Every process of the PostgreSQL server `pg` stopped (SIGSTOP), as a server that stops answering is; resumed after."
+    main = int((pg.dir / "data" / "postmaster.pid").read_text().split()[0])
+    procs = [main] + [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and p.exists() and parent(int(p.name)) == main]
+    for pid in procs: os.kill(pid, signal.SIGSTOP)
+    try: yield
+    finally:
+        for pid in procs: os.kill(pid, signal.SIGCONT)
+
+
+def test_a_postgresql_that_stops_answering_delays_only_the_log_writes(start_server, cli_env, registry, postgres, pg_url):
+    s = start_server("--runs", registry[1], "--log-db", pg_url, env={**cli_env, "CORA_GNN_LOG_WAIT": "0.5"})
+    assert strict(predict(s))["logged"] is True
+    with frozen(postgres):
+        t = time.perf_counter()
+        assert strict(predict(s))["logged"] is False and time.perf_counter() - t < 2
+        t = time.perf_counter()
+        assert s.get("/health").status_code == 200 and time.perf_counter() - t < 0.25
+        t = time.perf_counter()
+        r = s.get("/ready")
+        assert r.status_code == 503 and strict(r)["checks"]["prediction_log"] is False, r.text  # pool timeout, or no answer
+        assert time.perf_counter() - t < 3
+    deadline = time.time() + 30
+    while s.get("/ready").status_code != 200 and time.time() < deadline: time.sleep(0.2)
+    assert strict(predict(s, "after-pg"))["logged"] is True
+
+
+def test_every_answer_is_strict_json(server):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    calls = [("GET", "/health", None, {}, 200), ("GET", "/ready", None, {}, 200), ("GET", "/info", None, {}, 200),
+             ("GET", "/openapi.json", None, {}, 200), ("GET", "/nope", None, {}, 404),
+             ("POST", "/api/v1/predict", {"indices": [0, 1, 2]}, {}, 200), ("POST", "/api/v1/predict", {"index": -1}, {}, 422),
+             ("POST", "/api/v1/predict/paper", {"words": [1, 2], "cites": [0]}, {}, 200),
+             ("POST", "/api/v1/predict/paper", {"features": [0.0] * 3}, {}, 422),
+             ("POST", "/api/v1/explain", {"index": 0, "top": 3}, auth, 200), ("POST", "/api/v1/explain", {"index": 0}, {}, 401),
+             ("POST", "/api/v1/feedback", {"request_id": "never", "class_id": 0}, auth, 404),
+             ("POST", "/admin/reload", None, auth, 200)]
+    for method, path, body, headers, status in calls:
+        r = httpx.request(method, server.url + path, json=body, headers=headers, timeout=60)
+        assert r.status_code == status and strict(r), (path, r.status_code, r.text[:300])
+    r = httpx.post(server.url + "/api/v1/predict", content=b"{", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "not valid JSON" in strict(r)["detail"]

@@ -28,7 +28,7 @@ def test_rows_from_threads_and_coroutines_land_once(pg_url):
             return await asyncio.gather(*(log.submit_async([log_row(PAPER, f"a{i}", "gcn", "run-a", words=[4, i], cites=[3], ts=100 + i)])
                                           for i in range(70)))
         assert asyncio.run(many()) == [1] * 70
-        assert (log.rows, log.failures) == (120, 0) and log.writable()
+        assert (log.rows, log.failures) == (120, 0) and log.problem() is None
     rows = read_log(pg_url)
     assert len(rows) == 120 and rows.request_id.nunique() == 120 and rows.id.is_monotonic_increasing
     assert read_log(pg_url, since=10, until=12).ts.tolist() == [10.0, 11.0]
