@@ -239,9 +239,10 @@ class _PassWriter:
         if self.commits and (done := self._at_once(loop, rows)) is not False: return _settle(batch, done)
         queued = self.writer.submit(rows, Future())
         asyncio.wrap_future(queued, loop=loop).add_done_callback(lambda f: _settle(batch, f.exception()))
-        late = PredictionLogError(f"the prediction log {self.writer.commits.path} did not commit within "
-                                  f"{self.wait:g} s (locked or slow); the rows stay queued")
-        loop.call_later(self.wait, _settle, batch, late)  # whichever comes first settles the batch
+        path, wait = self.writer.commits.path, self.wait
+        late = lambda: _settle(batch, PredictionLogError(f"the prediction log {path} did not commit within {wait:g} s "
+                                                         "(locked or slow); the rows stay queued"))
+        loop.call_later(self.wait, late)  # whichever comes first, the commit or this, settles the batch
 
     def _at_once(self, loop, rows:list[dict]) -> PredictionLogError|None|bool:
         "Commit `rows` on the loop's connection if the write lock is free now (it never waits for it); False if not."

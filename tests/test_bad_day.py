@@ -238,16 +238,17 @@ def test_features_that_overflow_are_read_or_refused_never_zeroed(server, cora):
     assert r.status_code == 422 and "their sum is not a finite number" in strict(r)["detail"]
 
 
-def parent(pid:int) -> int:
-    "The parent process of `pid` (from /proc; the command name may hold spaces and parentheses)."
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+def parent(pid:int) -> int|None:
+    "The parent process of `pid` (from /proc; the command name may hold spaces and parentheses), None if it is gone."
+    try: return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError: return None
 
 
 @contextmanager
 def frozen(pg):
     "Every process of the PostgreSQL server `pg` stopped (SIGSTOP), as a server that stops answering is; resumed after."
     main = int((pg.dir / "data" / "postmaster.pid").read_text().split()[0])
-    procs = [main] + [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and p.exists() and parent(int(p.name)) == main]
+    procs = [main] + [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and parent(int(p.name)) == main]
     for pid in procs: os.kill(pid, signal.SIGSTOP)
     try: yield
     finally:
