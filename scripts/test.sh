@@ -63,13 +63,15 @@ ruff check cora_gnn tests benchmarks scripts
 step "notebook tests (nbdev-test): the library notebooks executed in $EXECUTED_NBS, their outputs kept for the site"
 coverage erase
 rm -rf "$EXECUTED_NBS" && mkdir -p build && cp -r nbs "$EXECUTED_NBS" && rm -rf "$EXECUTED_NBS/results"
-coverage run --parallel-mode "$(command -v nbdev-test)" "$EXECUTED_NBS" --file-glob '[0-9]*.ipynb' --save --n-workers 0 --timing
+export OMP_NUM_THREADS=1   # from here on, two processes at work: one torch thread each (two each ran 3-5x slower: Measurements)
+coverage run --parallel-mode "$(command -v nbdev-test)" "$EXECUTED_NBS" --file-glob '[0-9]*.ipynb' --save --n-workers 2 --timing
 notebooks_stamp >"$EXECUTED_NBS/.stamp"
 coverage run --parallel-mode "$(command -v nbdev-test)" --skip-file-glob '[0-9]*.ipynb' --n-workers 0   # the home page
 
-step "pytest"
-status=0
-coverage run --parallel-mode -m pytest --durations=25 || status=$?   # the slowest tests, listed: where the time goes
+step "pytest: two workers, a test file to each at a time (pytest-xdist), then the tests marked alone"
+status=0   # --durations: the slowest tests, listed (where the time goes)
+coverage run --parallel-mode -m pytest -n 2 --dist loadfile -m "not alone" --durations=25 || status=$?
+coverage run --parallel-mode -m pytest -m alone --durations=5 || status=$?
 
 step "coverage of cora_gnn (notebook tests + pytest$([ "$status" = 0 ] || echo ', so far'))"
 coverage combine -q

@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from typer.testing import CliRunner
 
+from cora_gnn.cli import app
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
 from cora_gnn.data import load_dataset
 from cora_gnn.scores import record_run
@@ -34,7 +37,13 @@ def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true", help="the quick tier: only tests not marked slow, none of which may start a process")
 
 
+LONGEST_FIRST = ["test_site.py", "test_scale.py", "test_readme.py", "test_container.py", "test_benchmarks.py", "test_pipelines.py"]
+
+
 def pytest_collection_modifyitems(config, items):
+    """The files that take minutes first, longest first (pytest -n 2 --dist loadfile hands the workers files in this
+    order, so neither is left with a long one at the end); under --quick, the tests not marked slow alone."""
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST))
     if not config.getoption("--quick"): return
     slow = [item for item in items if item.get_closest_marker("slow")]
     config.hook.pytest_deselected(items=slow)
@@ -91,6 +100,17 @@ def cli():
     "Run `cora-gnn ARGS` to completion: `cli(*args, env=..., cwd=...)` gives the `CompletedProcess`."
     def run(*args, env=None, cwd=None, timeout=300):
         return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+    return run
+
+
+@pytest.fixture(scope="session")
+def invoke():
+    """Run `cora-gnn ARGS` in this process (Typer's runner): `invoke(*args, env=...)` gives the `Result`. `train` sets the
+    process's torch threads: they are put back after."""
+    def run(*args, env=None):
+        before = torch.get_num_threads()
+        try: return CliRunner().invoke(app, [str(a) for a in args], env=env)
+        finally: torch.set_num_threads(before)
     return run
 
 

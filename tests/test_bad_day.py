@@ -23,7 +23,7 @@ import torch
 from cora_gnn.files import sha256, write_json
 from cora_gnn.logread import read_log
 
-pytestmark = pytest.mark.slow  # every test here starts a server
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # every test here starts a server; some time its answers
 
 TOKEN = "bad-day-token"
 
