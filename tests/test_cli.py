@@ -5,11 +5,8 @@ import sys
 
 import pandas as pd
 import pytest
-import torch
-from typer.testing import CliRunner
 
 from cora_gnn.checkpoint import load_checkpoint
-from cora_gnn.cli import app
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT, ENV_RUNS, ENV_THREADS, SETTINGS
 from cora_gnn.models import MODELS
 
@@ -60,11 +57,9 @@ def test_default_run_directory(cli, env, tmp_path):
     (["--dataset", "synthetic-lots"], 2, "write synthetic-<papers>"),
     (["--device", "cuda:7"], 2, "cuda:7"),
 ])
-def test_bad_input_is_one_clear_line(cli_env, tmp_path, args, code, message):
+def test_bad_input_is_one_clear_line(invoke, cli_env, tmp_path, args, code, message):
     "In this process (Typer's runner): each bad value exits with its status and one line on stderr, and writes nothing."
-    before = torch.get_num_threads()
-    try: r = CliRunner().invoke(app, ["train", *args, "--out", str(tmp_path / "x")], env=cli_env)
-    finally: torch.set_num_threads(before)  # `train` sets the process's threads before it reads the dataset
+    r = invoke("train", *args, "--out", tmp_path / "x", env=cli_env)
     assert r.exit_code == code and message in r.stderr, (r.exit_code, r.stderr)
     assert isinstance(r.exception, SystemExit) and r.stderr.count("\n") == 1, r.stderr  # no traceback: one line
     assert not (tmp_path / "x").exists()
@@ -75,26 +70,22 @@ CASES = [(["train", "--epochs", "1"], ENV_THREADS)] + [(["serve"], s.var) for s 
 
 
 @pytest.mark.parametrize("command,var", CASES, ids=[f"{c[0]}-{v}" for c, v in CASES])
-def test_a_bad_setting_exits_2_naming_the_variable(cli_env, command, var):
+def test_a_bad_setting_exits_2_naming_the_variable(invoke, cli_env, command, var):
     "CORA_GNN_THREADS=abc (or any typed setting): `train` and `serve` exit 2 with one line that names the variable."
-    before = torch.get_num_threads()
-    try: r = CliRunner().invoke(app, command, env={**cli_env, var: "abc"})
-    finally: torch.set_num_threads(before)
+    r = invoke(*command, env={**cli_env, var: "abc"})
     assert r.exit_code == 2 and f"{var} must be" in r.stderr and "'abc'" in r.stderr, (r.exit_code, r.stderr)
     assert isinstance(r.exception, SystemExit) and r.stderr.count("\n") == 1, r.stderr
 
 
-def test_missing_mirror(cli_env, tmp_path):
+def test_missing_mirror(invoke, cli_env, tmp_path):
     env = {**cli_env, ENV_DATA_MIRROR: str(tmp_path / "nowhere"), ENV_DATA_ROOT: str(tmp_path / "cache")}
-    before = torch.get_num_threads()
-    try: r = CliRunner().invoke(app, ["train", "--epochs", "1"], env=env)
-    finally: torch.set_num_threads(before)
+    r = invoke("train", "--epochs", "1", env=env)
     assert r.exit_code == 1 and "could not fetch" in r.stderr and ENV_DATA_MIRROR in r.stderr
     assert isinstance(r.exception, SystemExit) and r.stderr.count("\n") == 1, r.stderr
 
 
-def test_models_lists_the_zoo():
-    r = CliRunner().invoke(app, ["models"])
+def test_models_lists_the_zoo(invoke):
+    r = invoke("models")
     assert r.exit_code == 0
     for name, spec in MODELS.items():
         assert f"{name:<6} {spec.paper}" in r.stdout

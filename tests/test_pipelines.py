@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+import uvicorn
 from conftest import pipeline_checks
 
 from cora_gnn.errors import UsageError
@@ -34,17 +35,6 @@ def test_train_pipeline_with_overrides_and_offline_tracking(env, tmp_path, paper
 
 
 @pytest.mark.slow
-def test_train_pipeline_sets_a_models_own_knobs(env, tmp_path, papermill):
-    "GRAND's knobs, which the command line and the pipeline once could not set, reach the run."
-    knobs = dict(consistency=1.5, dropnode=0.4, temperature=0.3, samples=2, K=2)
-    r = papermill("train.ipynb", tmp_path / "grand.ipynb", tmp_path, env, model="grand", epochs=3, out=str(tmp_path / "grand"),
-                  tracking="disabled", **knobs)
-    assert r.returncode == 0, r.stderr[-3000:]
-    params = json.loads((tmp_path / "grand" / "run.json").read_text())["params"]
-    assert {k: params[k] for k in knobs} == knobs
-
-
-@pytest.mark.slow
 def test_bad_parameter_fails_the_papermill_run_with_its_message(env, tmp_path, papermill):
     r = papermill("train.ipynb", tmp_path / "bad.ipynb", tmp_path, env, model="gcn", lr=-0.01,
                   out=str(tmp_path / "bad"), tracking="disabled")
@@ -65,19 +55,6 @@ def test_pipelines_check_their_parameters_before_any_work(nb, params, message):
 
 
 @pytest.mark.slow
-def test_disabled_tracking_writes_only_the_run_directory(env, tmp_path, papermill):
-    work = tmp_path / "work"
-    work.mkdir()
-    out = work / "runs" / "sgc"
-    r = papermill("train.ipynb", tmp_path / "sgc.ipynb", work, env, model="sgc", epochs=20, out=str(out),
-                  tracking="disabled")
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert [p.name for p in work.iterdir()] == ["runs"] and [p.name for p in (work / "runs").iterdir()] == ["sgc"]
-    assert not (out / "wandb").exists()
-    assert not (Path(env["HOME"]) / ".config" / "wandb").exists()
-
-
-@pytest.mark.slow
 def test_sweep_pipeline_resumes_and_reports(env, tmp_path, papermill):
     out = tmp_path / "sweep"
     r = papermill("sweep.ipynb", tmp_path / "sweep.ipynb", tmp_path, env, model="sgc", n_trials=3, epochs=30,
@@ -92,42 +69,54 @@ def test_sweep_pipeline_resumes_and_reports(env, tmp_path, papermill):
     assert json.loads((out / "sweep.json").read_text())["n_trials"] == 4
 
 
-@pytest.mark.slow
-def test_registry_lists_promotes_and_verifies(env, tmp_path, cli):
+def test_registry_lists_promotes_and_verifies(env, tmp_path, invoke, monkeypatch):
+    "In this process (Typer's runner): runs trained, one promoted and marked, a checkpoint changed since refused by promote and serve."
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **k: pytest.fail("serve started on a checkpoint it had to refuse"))
+    runs = tmp_path / "runs"
     for seed in (0, 1):
-        r = cli("train", "--model", "sgc", "--epochs", "10", "--seed", seed, "--out", tmp_path / "runs" / f"sgc-{seed}", env=env)
-        assert r.returncode == 0, r.stderr
-    r = cli("promote", "sgc-1", "--runs", tmp_path / "runs", env=env)
-    assert r.returncode == 0, r.stderr
-    table = cli("runs", "--runs", tmp_path / "runs", env=env).stdout
+        r = invoke("train", "--model", "sgc", "--epochs", "10", "--seed", seed, "--out", runs / f"sgc-{seed}", env=env)
+        assert r.exit_code == 0, r.stderr
+    r = invoke("promote", "sgc-1", "--runs", runs, env=env)
+    assert r.exit_code == 0, r.stderr
+    table = invoke("runs", "--runs", runs, env=env).stdout
     (line,) = [ln for ln in table.splitlines() if ln.strip().startswith("sgc-1")]
     assert line.rstrip().endswith("*")
-    assert promoted_checkpoint(tmp_path / "runs") == tmp_path / "runs" / "sgc-1" / "checkpoint.pt"
-    assert list_runs(tmp_path / "runs").seed.tolist() == [0, 1]
-    (tmp_path / "runs" / "sgc-0" / "checkpoint.pt").write_bytes(b"not the recorded file")
+    assert promoted_checkpoint(runs) == runs / "sgc-1" / "checkpoint.pt"
+    assert list_runs(runs).seed.tolist() == [0, 1]
+    (runs / "sgc-0" / "checkpoint.pt").write_bytes(b"not the recorded file")
     with pytest.raises(Exception, match="does not match the SHA-256"):
-        promote("sgc-0", tmp_path / "runs")
+        promote("sgc-0", runs)
     # a run retrained into the promoted directory is not served until it is promoted again
-    r = cli("train", "--model", "sgc", "--epochs", "12", "--seed", 1, "--out", tmp_path / "runs" / "sgc-1", env=env)
-    assert r.returncode == 0, r.stderr
-    r = cli("serve", "--runs", tmp_path / "runs", env=env, timeout=120)
-    assert r.returncode == 1 and "changed after it was promoted" in r.stderr and "cora-gnn promote sgc-1" in r.stderr
+    r = invoke("train", "--model", "sgc", "--epochs", "12", "--seed", 1, "--out", runs / "sgc-1", env=env)
+    assert r.exit_code == 0, r.stderr
+    r = invoke("serve", "--runs", runs, env=env)
+    assert r.exit_code == 1 and "changed after it was promoted" in r.stderr and "cora-gnn promote sgc-1" in r.stderr
 
 
 @pytest.mark.slow
 def test_cli_and_pipeline_write_the_same_run_directory(env, tmp_path, cli, papermill):
-    "One writer: a run from `cora-gnn train` and one from the training pipeline hold the same files (figures aside) and run.json keys."
-    r = cli("train", "--model", "sgc", "--epochs", "5", "--out", tmp_path / "cli-run", env=env)
+    """One writer: a run from `cora-gnn train` and one from the training pipeline hold the same files (figures aside) and
+    run.json keys. The pipeline's run, with tracking disabled, writes its run directory and nothing else; and GRAND's
+    knobs, which the pipeline once could not set, reach it."""
+    knobs = dict(consistency=1.5, dropnode=0.4, temperature=0.3, samples=2, K=2)
+    work = tmp_path / "work"
+    work.mkdir()
+    runs = {"cli": tmp_path / "cli-run", "pipeline": work / "runs" / "grand"}
+    r = cli("train", "--model", "grand", "--epochs", "3", "--out", runs["cli"], env=env)
     assert r.returncode == 0, r.stderr
-    r = papermill("train.ipynb", tmp_path / "train.ipynb", tmp_path, env, model="sgc", epochs=5, out=str(tmp_path / "pipeline-run"),
-                  tracking="disabled")
+    r = papermill("train.ipynb", tmp_path / "train.ipynb", work, env, model="grand", epochs=3, out=str(runs["pipeline"]),
+                  tracking="disabled", **knobs)
     assert r.returncode == 0, r.stderr[-3000:]
-    files = {name: sorted(p.name for p in (tmp_path / name).iterdir() if p.name != "figures") for name in ("cli-run", "pipeline-run")}
-    assert files["cli-run"] == files["pipeline-run"] == ["checkpoint.pt", "history.csv", "metrics.json", "run.json"]
-    records = {name: json.loads((tmp_path / name / "run.json").read_text()) for name in ("cli-run", "pipeline-run")}
-    assert records["cli-run"].keys() == records["pipeline-run"].keys()
-    assert (records["cli-run"]["source"], records["pipeline-run"]["source"]) == ("cli", "pipeline")
-    assert records["cli-run"]["pipeline"] is None and records["pipeline-run"]["pipeline"]["epochs"] == 5
+    assert [p.name for p in work.iterdir()] == ["runs"] and [p.name for p in (work / "runs").iterdir()] == ["grand"]
+    assert not (Path(env["HOME"]) / ".config" / "wandb").exists()
+    files = {k: sorted(p.name for p in run.iterdir() if p.name != "figures") for k, run in runs.items()}
+    assert files["cli"] == files["pipeline"] == ["checkpoint.pt", "history.csv", "metrics.json", "run.json"]  # no wandb/
+    records = {k: json.loads((run / "run.json").read_text()) for k, run in runs.items()}
+    assert records["cli"].keys() == records["pipeline"].keys()
+    assert (records["cli"]["source"], records["pipeline"]["source"]) == ("cli", "pipeline")
+    assert records["cli"]["pipeline"] is None and records["pipeline"]["pipeline"]["epochs"] == 3
+    params = records["pipeline"]["params"]
+    assert {k: params[k] for k in knobs} == knobs
 
 
 def test_online_tracking_without_key_is_refused(tmp_path, monkeypatch):
