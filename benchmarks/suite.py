@@ -103,13 +103,15 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes: 2 seeds, few repetitions, 2 s per load row")
     p.add_argument("--smoke", action="store_true", help="the smallest sizes that run every stage (seconds each)")
     p.add_argument("--out", default="build/benchmarks", help="folder for each benchmark's JSON")
+    p.add_argument("--skip", nargs="+", default=[], choices=list(SIZES), metavar="STAGE", help="leave these stages out")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     size = 2 if args.smoke else 1 if args.quick else 0
-    res = {name: run(name, out, *sizes[size]) for name, sizes in SIZES.items() if name != "serve_load"}
-    if shutil.which("wrk"): res["serve_load"] = run("serve_load", out, *SIZES["serve_load"][size])
-    else: print("\nwrk is not on PATH: no service rows (apt-get install wrk hey)")
+    stages = [name for name in SIZES if name not in args.skip]
+    res = {name: run(name, out, *SIZES[name][size]) for name in stages if name != "serve_load"}
+    if "serve_load" in stages and shutil.which("wrk"): res["serve_load"] = run("serve_load", out, *SIZES["serve_load"][size])
+    elif "serve_load" in stages: print("\nwrk is not on PATH: no service rows (apt-get install wrk hey)")
     print("\n== summary\n\n| benchmark | result |\n|---|---|")
     for what, value in summary(res): print(f"| {what} | {value} |")
     failed = [k for k, v in res.items() if v is None]
