@@ -18,9 +18,9 @@ R=nbs/results
 rm -rf "$R" && mkdir -p "$R" && touch "$R/.notest"   # executed copies: nbdev-test leaves them alone
 
 if [ -n "${SITE_QUICK:-}" ]; then
-  QUICK=True SMOKE=True SEEDS=2 EPOCHS=5 TABLE_MODELS="[]" SPEED_MODELS="gcn" TRIALS=3 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=2 SIZES="[5000, 20000]"
+  QUICK=True SMOKE=True SEEDS=2 EPOCHS=5 TABLE_MODELS="[]" SPEED_MODELS="gcn" SPEED_EPOCHS=20 TRIALS=3 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=1 SIZES="[5000, 20000]"
 else
-  QUICK=False SMOKE=False SEEDS=10 EPOCHS=0 TABLE_MODELS="[gcn, gat, sage, appnp, sgc, grand]" SPEED_MODELS="gcn gat appnp" TRIALS=30 EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5 SIZES="[10000, 100000, 300000, 1000000]"
+  QUICK=False SMOKE=False SEEDS=10 EPOCHS=0 TABLE_MODELS="[gcn, gat, sage, appnp, sgc, grand]" SPEED_MODELS="gcn gat appnp" SPEED_EPOCHS=200 TRIALS=30 EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5 SIZES="[10000, 100000, 300000, 1000000]"
 fi
 pm() { papermill --cwd . -k python3 --progress-bar "$@"; }
 
@@ -35,7 +35,7 @@ pm nbs/pipelines/planetoid.ipynb "$R/planetoid.ipynb" -y "{datasets: [Cora, Cite
 pm nbs/pipelines/scaling.ipynb "$R/scaling.ipynb" -y "sizes: $SIZES" -r out "$R/scaling" -p smoke "$SMOKE" -p progress False
 
 echo "== benchmarks -> $R"
-python benchmarks/speed.py --seeds "$SEEDS" --models $SPEED_MODELS --json "$R/speed.json"
+python benchmarks/speed.py --seeds "$SEEDS" --epochs "$SPEED_EPOCHS" --models $SPEED_MODELS --json "$R/speed.json"
 if command -v wrk >/dev/null; then python benchmarks/serve_load.py --duration "$DURATION" --json "$R/serve_load.json"
 else echo "wrk is not on PATH: no service load numbers in this build (apt-get install wrk)"; fi
 if [ -f build/coverage.json ]; then cp build/coverage.json "$R/coverage.json"; fi
