@@ -155,7 +155,7 @@ def serve(config:ServeConfig, server:ServerConfig|None=None, log_level:str="info
     if config.threads is None:
         config = replace(config, threads=max(1, (os.cpu_count() or 1) // server.workers))  # workers x threads = cores
     os.environ.update(config.to_env())
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cora-gnn-metrics-")
-    uv = uvicorn_config("cora_gnn.serve:create_app", server, log_level)
-    _Supervisor(uv, sockets=[uv.bind_socket()]).run()
+    with tempfile.TemporaryDirectory(prefix="cora-gnn-metrics-") as metrics:  # the workers' metrics, removed at the end
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"): os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
+        uv = uvicorn_config("cora_gnn.serve:create_app", server, log_level)
+        _Supervisor(uv, sockets=[uv.bind_socket()]).run()

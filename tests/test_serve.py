@@ -270,7 +270,13 @@ def test_a_failed_log_write_is_counted_and_not_acknowledged(predictor, tmp_path)
 
 @pytest.mark.slow
 def test_two_workers_share_metrics(start_server, cli_env, registry, tmp_path):
-    s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db", "--workers", "2", env={**{k: v for k, v in cli_env.items() if k != "CORA_GNN_THREADS"}, "PROMETHEUS_MULTIPROC_DIR": ""})
+    "Two workers count into one set of metrics, kept in a temporary folder the service makes and removes when it stops."
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**{k: v for k, v in cli_env.items() if k != "CORA_GNN_THREADS"}, "PROMETHEUS_MULTIPROC_DIR": "", "TMPDIR": str(tmp)}
+    s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db", "--workers", "2", env=env)
+    metrics = lambda: list(tmp.glob("cora-gnn-metrics-*"))
+    assert len(metrics()) == 1
     assert s.get("/info").json()["threads"] == max(1, os.cpu_count() // 2)  # no --threads: the cores shared out between the workers
     for i in range(20): assert s.post("/api/v1/predict", json={"index": i}).json()["logged"]
     text = s.get("/metrics").text
@@ -278,6 +284,7 @@ def test_two_workers_share_metrics(start_server, cli_env, registry, tmp_path):
                 if line.startswith('cora_gnn_requests_total{method="POST",route="/api/v1/predict",status="200"}'))
     assert total == 20
     assert len(read_log(tmp_path / "log.db")) == 20
+    assert s.stop() == 0 and metrics() == []
 
 
 def test_a_run_written_without_the_estimator_serves_the_recorded_p_correct(registry, cora, tmp_path):
