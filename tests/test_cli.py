@@ -10,11 +10,10 @@ from cora_gnn.checkpoint import load_checkpoint
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT, ENV_RUNS, ENV_THREADS, SETTINGS
 from cora_gnn.models import MODELS
 
-@pytest.mark.slow
-def test_train_writes_a_run_and_prints_its_metrics(cli, env, tmp_path, cora):
+def test_train_writes_a_run_and_prints_its_metrics(invoke, env, tmp_path, cora):
     out = tmp_path / "runs" / "gcn-s0"
-    r = cli("train", "--dataset", "Cora", "--model", "gcn", "--seed", "0", "--epochs", "40", "--out", out, env=env)
-    assert r.returncode == 0, r.stderr
+    r = invoke("train", "--dataset", "Cora", "--model", "gcn", "--seed", "0", "--epochs", "40", "--out", out, env=env)
+    assert r.exit_code == 0, r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert re.search(rf"^test_acc +{metrics['test_acc']:.4f}$", r.stdout, re.M), r.stdout
     assert re.search(rf"^temperature +{metrics['temperature']:.4f}$", r.stdout, re.M), r.stdout
@@ -26,25 +25,24 @@ def test_train_writes_a_run_and_prints_its_metrics(cli, env, tmp_path, cora):
     assert load_checkpoint(out / "checkpoint.pt", cora).config.epochs == 40
 
 
-@pytest.mark.slow
-def test_train_takes_the_papers_settings_for_the_dataset_unless_given(cli, env, tmp_path):
+def test_train_takes_the_papers_settings_for_the_dataset_unless_given(invoke, env, tmp_path):
     for extra, want_k in (([], MODELS["grand"].datasets["CiteSeer"]["K"]), (["--k", "3"], 3)):
         out = tmp_path / f"grand-{want_k}"
-        r = cli("train", "--dataset", "citeseer", "--model", "grand", "--epochs", "2", *extra, "--out", out, env=env)
-        assert r.returncode == 0, r.stderr
+        r = invoke("train", "--dataset", "citeseer", "--model", "grand", "--epochs", "2", *extra, "--out", out, env=env)
+        assert r.exit_code == 0, r.stderr
         params = json.loads((out / "run.json").read_text())["params"]
         assert params["K"] == want_k and params["samples"] == MODELS["grand"].datasets["CiteSeer"]["samples"]
         assert params["K"] != MODELS["grand"].defaults["K"]  # not Cora's
 
 
-@pytest.mark.slow
-def test_default_run_directory(cli, env, tmp_path):
-    r = cli("train", "--model", "sgc", "--epochs", "3", "--seed", "4", env=env, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+def test_default_run_directory(invoke, env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = invoke("train", "--model", "sgc", "--epochs", "3", "--seed", "4", env=env)
+    assert r.exit_code == 0, r.stderr
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("sgc-cora-s4-") and (run / "checkpoint.pt").is_file()
-    r = cli("train", "--model", "sgc", "--epochs", "3", env={**env, ENV_RUNS: str(tmp_path / "elsewhere")}, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    r = invoke("train", "--model", "sgc", "--epochs", "3", env={**env, ENV_RUNS: str(tmp_path / "elsewhere")})
+    assert r.exit_code == 0, r.stderr
     (run,) = (tmp_path / "elsewhere").iterdir()  # the registry's environment variable holds for the default run directory
     assert run.name.startswith("sgc-cora-s0-")
 
@@ -111,6 +109,6 @@ def test_serve_imports_no_training_or_plotting_stack():
     # torch itself imports tqdm (torch.hub), and torch_geometric.data imports torch_geometric.loader: the service cannot avoid those
     baseline = loaded("import torch, torch_geometric")
     assert all(m.startswith("tqdm") or m == "torch_geometric.loader" for m in baseline), baseline
-    for stmt in ("import cora_gnn.server", "import cora_gnn.cli, cora_gnn.server; cora_gnn.server.ServerConfig()"):
-        assert loaded(stmt) == baseline, stmt
+    stmt = "import cora_gnn.cli, cora_gnn.server; cora_gnn.server.ServerConfig()"  # the service's imports, and the command's
+    assert loaded(stmt) == baseline, stmt
     assert {"matplotlib", "optuna", "cora_gnn.train", "cora_gnn.plots"} <= loaded("import cora_gnn.pipeline")  # the probe sees them
