@@ -14,7 +14,7 @@ from cora_gnn.train import fit, predict_proba
 
 pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
 
-SEEDS = range(5)
+SEEDS = range(3)
 
 
 def torchrun(*args, env):
