@@ -41,8 +41,8 @@ LONGEST_FIRST = ["test_site.py", "test_scale.py", "test_readme.py", "test_contai
 
 
 def pytest_collection_modifyitems(config, items):
-    """The files that take minutes first, longest first (pytest -n 2 --dist loadfile hands the workers files in this
-    order, so neither is left with a long one at the end); under --quick, the tests not marked slow alone."""
+    """The files that take minutes first, longest first (pytest -n 2 --dist loadfile --no-loadscope-reorder hands the
+    workers files in this order, so neither is left with a long one at the end); under --quick, the tests not marked slow alone."""
     items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST))
     if not config.getoption("--quick"): return
     slow = [item for item in items if item.get_closest_marker("slow")]

@@ -23,7 +23,7 @@ import torch
 from cora_gnn.files import sha256, write_json
 from cora_gnn.logread import read_log
 
-pytestmark = [pytest.mark.slow, pytest.mark.alone]  # every test here starts a server; some time its answers
+pytestmark = pytest.mark.slow  # every test here starts a server; those marked alone time its answers under a fault
 
 TOKEN = "bad-day-token"
 
@@ -104,6 +104,7 @@ def test_a_full_disk_makes_the_service_unready_and_stops_its_start(start_server,
         assert r.returncode != 0 and "cannot write the prediction log" in r.stderr and "under the floor" in r.stderr, r.stderr
 
 
+@pytest.mark.alone
 def test_a_held_lock_delays_only_the_log_writes(start_server, cli_env, registry, tmp_path):
     s = start_server("--runs", registry[1], "--log-db", tmp_path / "log.db", env={**cli_env, "CORA_GNN_LOG_WAIT": "0.3"})
     answered, stop = [], threading.Event()
@@ -138,6 +139,7 @@ def test_a_held_lock_delays_only_the_log_writes(start_server, cli_env, registry,
     assert all(rid in logged for rid, ok, _ in answered if ok)  # nothing acknowledged is missing
 
 
+@pytest.mark.alone
 def test_workers_start_and_serve_beside_a_cpu_burner(start_server, registry, tmp_path):
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]  # load 2N for N = 2
     try:
@@ -255,6 +257,7 @@ def frozen(pg):
         for pid in procs: os.kill(pid, signal.SIGCONT)
 
 
+@pytest.mark.alone
 def test_a_postgresql_that_stops_answering_delays_only_the_log_writes(start_server, cli_env, registry, postgres, pg_url):
     s = start_server("--runs", registry[1], "--log-db", pg_url, env={**cli_env, "CORA_GNN_LOG_WAIT": "0.5"})
     assert strict(predict(s))["logged"] is True
