@@ -86,6 +86,18 @@ def cli_env(mirror, data_dir) -> dict:
             "CORA_GNN_DRAIN": "0"}  # servers stop at once on SIGTERM (tests/test_ops.py checks the drain)
 
 
+def unmeasured(env:dict) -> dict:
+    """ENV without the variables that start coverage in a subprocess: for the benchmarks and the README's commands, which
+    run code other tests cover, and which coverage's tracing made about a quarter slower (the suite is bound by its CPU)."""
+    return {k: v for k, v in env.items() if k not in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")}
+
+
+@pytest.fixture(scope="session")
+def bench_env(cli_env) -> dict:
+    "`cli_env`, unmeasured: the environment of the benchmark scripts the tests run."
+    return unmeasured(cli_env)
+
+
 @pytest.fixture
 def env(cli_env, tmp_path) -> dict:
     "`cli_env` with a home of its own, so that nothing a tool writes under $HOME is shared between tests."

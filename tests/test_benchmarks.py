@@ -20,11 +20,11 @@ def _load(name):
 
 
 @pytest.mark.slow
-def test_suite_smoke(cli_env, tmp_path):
+def test_suite_smoke(bench_env, tmp_path):
     "benchmarks/suite.py at its smallest sizes: every stage runs and reports its rows (a smoke test: never how fast)."
     # left out: the sampler stage (test_sampler_benchmark runs it at the same size, in this process) and speed.py (run by
     # test_speed_benchmark_pits_gcnii_against_pygs_example_of_the_same_shape and the site build); both check their summary rows
-    r = subprocess.run([sys.executable, "benchmarks/suite.py", "--smoke", "--skip", "sampler", "speed", "--out", str(tmp_path)], cwd=ROOT, env=cli_env,
+    r = subprocess.run([sys.executable, "benchmarks/suite.py", "--smoke", "--skip", "sampler", "speed", "--out", str(tmp_path)], cwd=ROOT, env=bench_env,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = r.stdout.split("== summary", 1)[1]
@@ -47,10 +47,10 @@ def test_suite_smoke(cli_env, tmp_path):
 
 
 @pytest.mark.slow
-def test_service_ops_benchmark_runs(cli_env, tmp_path):
+def test_service_ops_benchmark_runs(bench_env, tmp_path):
     "benchmarks/service_ops.py at smoke size: both tables, every row answered without errors, a drift job under way."
     out = tmp_path / "ops.json"
-    r = subprocess.run([sys.executable, "benchmarks/service_ops.py", "--duration", "3", "--json", str(out)], cwd=ROOT, env=cli_env,
+    r = subprocess.run([sys.executable, "benchmarks/service_ops.py", "--duration", "3", "--json", str(out)], cwd=ROOT, env=bench_env,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads(out.read_text())
@@ -61,11 +61,11 @@ def test_service_ops_benchmark_runs(cli_env, tmp_path):
 
 
 @pytest.mark.slow
-def test_wal_benchmark_runs(cli_env, registry, tmp_path):
+def test_wal_benchmark_runs(bench_env, registry, tmp_path):
     "benchmarks/wal.py at smoke size: the size table and the summary row, every request answered, rows logged."
     out = tmp_path / "wal.json"
     r = subprocess.run([sys.executable, "benchmarks/wal.py", "--duration", "4", "--every", "2", "--json", str(out),
-                        "--checkpoint", str(registry[1] / "gcn" / "checkpoint.pt")], cwd=ROOT, env=cli_env,
+                        "--checkpoint", str(registry[1] / "gcn" / "checkpoint.pt")], cwd=ROOT, env=bench_env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     (row,) = json.loads(out.read_text())["rows"]
@@ -74,9 +74,9 @@ def test_wal_benchmark_runs(cli_env, registry, tmp_path):
 
 
 @pytest.mark.slow
-def test_ood_scores_benchmark(cli_env):
+def test_ood_scores_benchmark(bench_env):
     "benchmarks/ood_scores.py at smoke size: a row per perturbation, an AUROC per score, and the served score sees rewired citations."
-    r = subprocess.run([sys.executable, "benchmarks/ood_scores.py", "--n", "40", "--severities", "1"], cwd=ROOT, env=cli_env,
+    r = subprocess.run([sys.executable, "benchmarks/ood_scores.py", "--n", "40", "--severities", "1"], cwd=ROOT, env=bench_env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = {line.split(" | ")[0].strip("| "): [float(v) for v in line.strip(" |").split(" | ")[2:]]
@@ -88,9 +88,9 @@ def test_ood_scores_benchmark(cli_env):
 
 
 @pytest.mark.slow
-def test_estimate_seeds_benchmark(cli_env):
+def test_estimate_seeds_benchmark(bench_env):
     "benchmarks/estimate_seeds.py at smoke size: a row per seed and their mean, errors that are errors, the counts over every stream."
-    r = subprocess.run([sys.executable, "benchmarks/estimate_seeds.py", "--seeds", "2", "--n", "40"], cwd=ROOT, env=cli_env,
+    r = subprocess.run([sys.executable, "benchmarks/estimate_seeds.py", "--seeds", "2", "--n", "40"], cwd=ROOT, env=bench_env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = [line.strip("| ").split(" | ") for line in r.stdout.splitlines() if line.startswith("| ") and "seed" not in line]
@@ -104,25 +104,25 @@ def test_estimate_seeds_benchmark(cli_env):
 
 
 @pytest.mark.slow
-def test_validation_grid_benchmark(cli_env, tmp_path):
+def test_validation_grid_benchmark(bench_env, tmp_path):
     "benchmarks/validation_grid.py at smoke size: a row per setting, sorted by validation accuracy, and a bad setting refused before any run."
     cmd = [sys.executable, "benchmarks/validation_grid.py", "--model", "sgc", "--seeds", "2", "--settings", "{}", '{"weight_decay": 0.05}']
-    r = subprocess.run(cmd, cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(cmd, cwd=ROOT, env=bench_env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     rows = [line.split("|") for line in r.stdout.splitlines() if line.startswith("| `")]
     assert sorted(row[1].strip() for row in rows) == ['`{"weight_decay": 0.05}`', "`{}`"]
     vals = [float(row[2].split("±")[0]) for row in rows]
     assert vals == sorted(vals, reverse=True) and all(0 < v <= 100 for v in vals)
-    bad = subprocess.run([*cmd[:-2], '{"heads": 4}'], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run([*cmd[:-2], '{"heads": 4}'], cwd=ROOT, env=bench_env, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "heads not used by model 'sgc'" in bad.stderr
 
 
 @pytest.mark.slow
-def test_speed_benchmark_pits_gcnii_against_pygs_example_of_the_same_shape(cli_env, tmp_path):
+def test_speed_benchmark_pits_gcnii_against_pygs_example_of_the_same_shape(bench_env, tmp_path):
     "benchmarks/speed.py --models gcnii at smoke size: both implementations timed, and the example has the zoo's GCNII's weights."
     out = tmp_path / "speed.json"
     r = subprocess.run([sys.executable, "benchmarks/speed.py", "--models", "gcnii", "--seeds", "1", "--epochs", "2", "--json", str(out)],
-                       cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=600)
+                       cwd=ROOT, env=bench_env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads(out.read_text())
     rows = res["rows"]
