@@ -92,3 +92,14 @@ def test_without_a_token_explanations_are_off(start_server, registry, cli_env, t
     r = s.post("/api/v1/explain", json={"index": 7}, headers={"Authorization": "Bearer anything"})
     assert r.status_code == 403 and "CORA_GNN_ADMIN_TOKEN" in r.json()["detail"], r.text
     assert s.post("/api/v1/predict", json={"index": 7}).status_code == 200  # predictions stay open
+
+
+def test_the_explain_command_prints_the_explanation_of_the_promoted_run(invoke, cli_env, registry, predictor):
+    "`cora-gnn explain --node 1 --top 5` (in this process): the class, the top words and papers, the fidelity; both or neither refused."
+    r = invoke("explain", "--node", 1, "--top", 5, "--runs", registry[1], env=cli_env)
+    assert r.exit_code == 0, r.stderr
+    e = explain(predictor, index=1, top=5)
+    assert r.stdout.startswith(f"node 1: {e.class_name} ({e.confidence:.2f}), by ") and "top words" in r.stdout and "top papers" in r.stdout
+    assert f"without the top {e.fidelity['words_removed']} words and {e.fidelity['papers_removed']} papers" in r.stdout
+    r = invoke("explain", "--runs", registry[1], env=cli_env)
+    assert r.exit_code == 2 and "give --node N or --paper JSON" in r.stderr, (r.exit_code, r.stderr)
