@@ -3,10 +3,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import cora_gnn.train
-from cora_gnn.cli import app
 from cora_gnn.hparams import HPARAMS, TrainConfig, models_taking
 from cora_gnn.pipeline import train_params
 
@@ -29,7 +27,7 @@ def test_python_takes_it(name):
 
 
 @pytest.mark.parametrize("name", list(HPARAMS))
-def test_the_train_command_takes_it(name, monkeypatch, tmp_path):
+def test_the_train_command_takes_it(name, invoke, monkeypatch, tmp_path):
     seen = []
     def fit(cfg, data, **kw):  # the configuration the command built; no training
         seen.append(cfg)
@@ -37,7 +35,7 @@ def test_the_train_command_takes_it(name, monkeypatch, tmp_path):
     monkeypatch.setattr(cora_gnn.train, "fit", fit)
     model, hp = setting(name)
     args = [a for k, v in hp.items() for a in (HPARAMS[k].flag, ",".join(map(str, v)) if isinstance(v, tuple) else str(v))]
-    r = CliRunner().invoke(app, ["train", "--model", model, "--dataset", "synthetic-200", "--data-root", str(tmp_path), *args])
+    r = invoke("train", "--model", model, "--dataset", "synthetic-200", "--data-root", tmp_path, *args)
     assert r.exit_code == 0 and seen, r.output
     assert getattr(seen[0], name) == hp[name]
 
