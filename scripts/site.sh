@@ -25,7 +25,7 @@ fi
 pm() { papermill --cwd . -k python3 --progress-bar "$@"; }
 
 echo "== pipelines (papermill) -> $R"
-pm nbs/pipelines/train.ipynb "$R/train.ipynb" -p model gcn -r out "$R/train" -r tracking disabled
+pm nbs/pipelines/train.ipynb "$R/train.ipynb" -p model gcn -r out "$R/train"   # tracked offline (the default): $R/train/wandb
 pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out "$R/sweep" -p smoke "$SMOKE"
 pm nbs/pipelines/drift.ipynb "$R/drift.ipynb" -r checkpoint "$R/train/checkpoint.pt" -p n_requests "$REQUESTS" \
    -p robust_n "$ROBUST" -y "severities: $SEVERITIES" -r drift_dir "$R/drift" -p smoke "$SMOKE"

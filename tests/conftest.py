@@ -3,6 +3,7 @@ and promoted registry, the command line, papermill, and `cora-gnn serve` on a fr
 
 `pytest --quick` runs the tests not marked `slow`, and fails any of them that starts a process (a server, a subprocess,
 papermill, a spawned worker): a test that needs one is marked `slow`, so the quick tier stays quick as tests are added."""
+import importlib.util
 import json
 import multiprocessing.util
 import os
@@ -84,6 +85,14 @@ def cli_env(mirror, data_dir) -> dict:
     "The environment of `cora-gnn` and papermill subprocesses: the data mirror and cache, tracking off, no drain period."
     return {**os.environ, ENV_DATA_MIRROR: str(mirror), ENV_DATA_ROOT: str(data_dir), "WANDB_MODE": "disabled",
             "CORA_GNN_DRAIN": "0"}  # servers stop at once on SIGTERM (tests/test_ops.py checks the drain)
+
+
+def benchmark(name):
+    "benchmarks/<name>.py as a module: to run its `main`, or read its summary rows, in this process."
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def unmeasured(env:dict) -> dict:

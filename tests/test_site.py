@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats
-from conftest import ROOT
+from conftest import ROOT, benchmark
 
 from cora_gnn.drift import PERTURBATIONS
+from cora_gnn.hparams import HPARAMS, models_taking
+from cora_gnn.tracking import read_offline_run
 
 pytestmark = pytest.mark.slow  # every test here starts a process (server, subprocess or papermill)
 SITE = Path(tempfile.gettempdir()) / f"cora-gnn-site-{os.getpid()}"  # the build's copy of the repository
@@ -39,7 +41,7 @@ def site(cli_env):
             else: shutil.copy2(ROOT / f, SITE / f)  # the build rewrites cora_gnn/_modidx.py: its own copy
     executed = ROOT / "build" / "nbs-executed"  # the notebook tests' executed copies: site.sh reuses them if still current
     if executed.is_dir(): shutil.copytree(executed, SITE / "build" / "nbs-executed")
-    env = {**cli_env, "SITE_QUICK": "1"}
+    env = {**cli_env, "SITE_QUICK": "1", "HOME": str(SITE / "home")}  # W&B's settings: under the build's home
     r = subprocess.run(["bash", "scripts/site.sh"], cwd=SITE, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     yield r.stdout + r.stderr
@@ -220,10 +222,45 @@ def test_every_local_link_on_the_site_resolves(site):
 
 
 # The site build runs every pipeline at smoke size; what those runs must produce is checked here, on the build's own
-# outputs, rather than by running the same pipelines again (tests/test_pipelines.py keeps what needs other parameters).
+# outputs, rather than by running the same pipelines again (tests/test_pipelines.py keeps what needs other parameters),
+# and so is the service load benchmark the build runs.
 def ran_with(name) -> dict:
     "The parameters papermill injected into the site build's run of pipeline `name`."
     return json.loads((BUILT / f"{name}.ipynb").read_text())["metadata"]["papermill"]["parameters"]
+
+
+def test_the_training_pipeline_writes_its_run_and_tracks_it_offline(site):
+    "The pipeline's default tracking (offline): the W&B run is read back, every epoch and the summary."
+    out, params = BUILT / "train", ran_with("train")
+    record = json.loads((out / "run.json").read_text())
+    assert record["params"]["model"] == params["model"] and record["pipeline"]["tracking"] == "offline"
+    assert record["source"] == "pipeline" and record["dataset"]["fingerprint"] and record["versions"]["torch_geometric"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_acc"] > 0.7  # GCN on Cora at full size (the paper's 81.5)
+    for f in ("history", "confusion", "embedding", "reliability"):
+        assert (out / "figures" / f"{f}.png").stat().st_size > 10_000
+    (wandb_run,) = (out / "wandb").glob("offline-run-*")
+    back = read_offline_run(wandb_run)
+    assert len([h for h in back["history"] if "val_acc" in h]) == metrics["epochs"]
+    assert back["summary"]["test_acc"] == pytest.approx(metrics["test_acc"])
+
+
+def test_the_sweep_pipeline_compares_the_best_setting_with_the_defaults(site):
+    out, params = BUILT / "sweep", ran_with("sweep")
+    rec = json.loads((out / "sweep.json").read_text())
+    swept = {n for n, h in HPARAMS.items() if h.sweep is not None and params["model"] in models_taking(n)}
+    assert rec["n_trials"] == params["n_trials"] and set(rec["best_params"]) == swept
+    assert set(rec["summary"]) == {"best", "default"}
+
+
+def test_the_service_load_benchmark_answers_every_request(site):
+    "benchmarks/serve_load.py, which the build runs at the benchmark suite's smoke size (the suite's own test leaves it out)."
+    assert (BUILT / "serve_load.json").is_file(), "no service load numbers: is wrk on PATH? (scripts/test.sh installs it)"
+    load = json.loads((BUILT / "serve_load.json").read_text())
+    assert all(row["ours"]["errors"] == 0 for row in load["rows"]) and len(load["fixed_rate"]) == 2
+    rows = dict(benchmark("suite").summary({"serve_load": load}))
+    for row in ["/api/v1/predict at 16 connections", "/api/v1/predict at 1000 req/s", "/api/v1/predict/paper at 200 req/s"]:
+        assert row in rows, (row, rows)
 
 
 def test_the_planetoid_pipeline_runs_every_model_on_cora_and_citeseer(site):
