@@ -70,7 +70,7 @@ coverage run --parallel-mode "$(command -v nbdev-test)" --skip-file-glob '[0-9]*
 
 step "pytest: two workers, a test file to each at a time (pytest-xdist), then the tests marked alone"
 status=0   # --durations: the slowest tests, listed (where the time goes)
-coverage run --parallel-mode -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not alone" --durations=25 || status=$?
+coverage run --parallel-mode -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not alone" --durations=40 || status=$?
 coverage run --parallel-mode -m pytest -m alone --durations=5 || status=$?
 
 step "coverage of cora_gnn (notebook tests + pytest$([ "$status" = 0 ] || echo ', so far'))"
