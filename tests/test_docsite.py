@@ -1,0 +1,43 @@
+"The site's own processors on real `show_doc` outputs, in this process (tests/test_site.py checks the built pages)."
+from fastcore.basics import AttrDict
+from nbdev.showdoc import show_doc
+
+from cora_gnn import api, cli, config, docsite, predlog
+from cora_gnn.docsite import ParametersOnce, clean_signatures
+from cora_gnn.train import fit
+
+
+def processed(obj) -> str:
+    "What a page shows for `obj`: its `show_doc` output after the site's processor."
+    md = show_doc(obj)._repr_markdown_()
+    cell = AttrDict(outputs=[dict(data={"text/markdown": [md], "text/plain": [repr(obj)]})])
+    clean_signatures(cell)
+    return cell.outputs[0]["data"]["text/markdown"]
+
+
+def test_every_command_is_documented_by_its_help():
+    for info in cli.app.registered_commands:
+        page = processed(info.callback)
+        assert "```text\nUsage: cora-gnn " in page and "--help" in page and "Info object" not in page, page
+    assert "```python\ndef fit(" in processed(fit)  # a function of another module keeps its signature
+
+
+def test_api_models_are_documented_by_their_fields():
+    page = processed(api.PaperRequest)
+    assert "**data" not in page and "| field | type | required | description |" in page
+    for name, field in api.PaperRequest.model_fields.items():
+        assert f"| {name} |" in page and (field.description or "").split("\n")[0][:40] in page, name
+
+
+def test_signatures_lose_module_prefixes_and_nonetype():
+    for obj in (config.setting, predlog.log_row, docsite.readable):
+        page = processed(obj)
+        assert "NoneType" not in page and "cora_gnn." not in page.split("```python", 1)[1], page
+
+
+def test_a_papermill_page_keeps_one_parameters_cell():
+    page = AttrDict(cells=[AttrDict(source="a = 1", metadata=dict(tags=["parameters"])),
+                           AttrDict(source="a = 2", metadata=dict(tags=["injected-parameters"]))])
+    proc = ParametersOnce(page)
+    for c in page.cells: proc(c)
+    assert ["source" in c for c in page.cells] == [False, True]
