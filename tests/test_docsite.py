@@ -1,5 +1,10 @@
 "The site's own processors on real `show_doc` outputs, in this process (tests/test_site.py checks the built pages)."
+import yaml
+from conftest import ROOT
 from fastcore.basics import AttrDict
+from fastcore.nbio import read_nb
+from nbdev.frontmatter import FrontmatterProc
+from nbdev.process import NBProcessor
 from nbdev.showdoc import show_doc
 
 from cora_gnn import api, cli, config, docsite, predlog
@@ -41,3 +46,20 @@ def test_a_papermill_page_keeps_one_parameters_cell():
     proc = ParametersOnce(page)
     for c in page.cells: proc(c)
     assert ["source" in c for c in page.cells] == [False, True]
+
+
+def test_every_page_has_front_matter_quarto_can_parse():
+    "Each .qmd's front matter, and the one nbdev's processor makes of each notebook's title cell, is YAML with a title and a description."
+    nbs = ROOT / "nbs"
+    for qmd in nbs.glob("*.qmd"):
+        head, sep, _ = qmd.read_text().removeprefix("---\n").partition("\n---\n")
+        fm = yaml.safe_load(head)
+        assert sep and isinstance(fm, dict) and fm.get("title") and fm.get("description"), qmd.name
+    books = [*nbs.glob("*.ipynb"), *nbs.glob("pipelines/*.ipynb"), *nbs.glob("_pages/*.ipynb")]
+    for path in books:
+        book = read_nb(path)
+        book.path_ = str(path)
+        NBProcessor(nb=book, procs=[FrontmatterProc]).process()
+        fm = yaml.safe_load(book.cells[0].source.strip().strip("-"))
+        assert book.cells[0].cell_type == "raw" and fm.get("title") and fm.get("description"), path.name
+    assert len(books) > 30
