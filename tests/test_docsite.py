@@ -1,4 +1,6 @@
 "The site's own processors on real `show_doc` outputs, in this process (tests/test_site.py checks the built pages)."
+import re
+
 import yaml
 from conftest import ROOT
 from fastcore.basics import AttrDict
@@ -63,3 +65,14 @@ def test_every_page_has_front_matter_quarto_can_parse():
         fm = yaml.safe_load(book.cells[0].source.strip().strip("-"))
         assert book.cells[0].cell_type == "raw" and fm.get("title") and fm.get("description"), path.name
     assert len(books) > 30
+
+
+def test_measurements_open_with_a_summary_and_hold_no_lab_notes():
+    "A reader's page: the summary table first, and no temporary paths, commit hashes or issue numbers."
+    page = (ROOT / "nbs" / "measurements.qmd").read_text()
+    sections = re.findall(r"^## (.+)$", page, re.M)
+    assert sections[0] == "At a glance" and len(sections) > 8, sections
+    glance = page.split("## At a glance", 1)[1].split("\n## ", 1)[0]
+    assert glance.count("\n| [") >= len(sections) - 2  # about a row for each section
+    hashes = [h for h in re.findall(r"\b[0-9a-f]{7,40}\b", page) if re.search(r"[a-f]", h) and re.search(r"\d", h)]
+    assert "/tmp" not in page and not hashes and not re.search(r"\bissues? \d+", page), hashes
