@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the report site. Runs the pipeline notebooks and the benchmarks into nbs/results/ (a build folder, never
 # committed), executes the Service and Report pages from those results, processes every notebook for Quarto
-# (nbdev-proc-nbs, into _proc/) and renders the site into _docs/ with nbdev-docs where quarto is on PATH. The library
+# (nbdev-proc-nbs, into _proc/) and renders the site into _docs/ (scripts/render.sh) where quarto is on PATH. The library
 # notebooks' pages show their outputs from executed copies (build/nbs/): the notebook tests' (scripts/test.sh leaves
 # them in build/nbs-executed) while the notebooks are unchanged since, else executed here; the notebooks in nbs/ stay
 # without outputs. The render fails on any Quarto warning (a broken link, say).
@@ -58,9 +58,8 @@ fi
 echo "== nbdev-proc-nbs -> _proc"
 nbdev-proc-nbs --path build/nbs
 if command -v quarto >/dev/null; then
-  echo "== render (nbdev-docs) -> _docs"
-  nbdev-docs --path build/nbs 2>&1 | tee build/render.log
-  if grep -E "WARN|ERROR" build/render.log; then echo "Quarto warned (above): fix the pages before publishing"; exit 1; fi
+  echo "== render (scripts/render.sh) -> _docs"
+  bash scripts/render.sh
 else
   echo "quarto is not on PATH: skipping the render. Everything up to it is in _proc/; install Quarto (quarto.org) and rerun, or let the GitHub 'site' workflow build it."
 fi

@@ -305,3 +305,39 @@ def test_the_scaling_pipeline_measures_each_size(site):
     per_node = [r["edges"] / r["nodes"] for r in rows]
     assert max(per_node) < 1.5 * min(per_node)  # the synthetic graphs keep their density as they grow
     assert (out / "scaling.png").stat().st_size > 10_000
+
+
+STAND_IN_QUARTO = r'''#!/usr/bin/env bash
+# A stand-in for `quarto render DIR --no-cache --output-dir OUT`: one page per .qmd, and Quarto's warning for each link
+# to a page that does not exist (what Quarto prints on stderr, exiting 0)
+set -eu
+dir=$2; out=${@: -1}
+mkdir -p "$out/site_libs/quarto-nav"
+echo 'x.replace(/\/index\.html/, "/")' > "$out/site_libs/quarto-nav/quarto-nav.js"
+for page in "$dir"/*.qmd; do
+  touch "$out/$(basename "${page%.qmd}").html"
+  for link in $(grep -o '](\([^)]*\.qmd\))' "$page" | sed 's/^](//; s/)$//'); do
+    [ -f "$dir/$link" ] || echo "WARN: $(basename "$page"): Unable to resolve link target: $link" >&2
+  done
+done
+'''
+
+
+@pytest.mark.parametrize("link, fails", [("guide.qmd", False), ("nope.qmd", True)])
+def test_the_render_fails_on_a_quarto_warning(tmp_path, cli_env, link, fails):
+    "scripts/render.sh, with a stand-in `quarto` that warns as Quarto does: a warning reaches the log and fails the build."
+    for f in ("scripts/render.sh", "scripts/env.sh"): (tmp_path / f).parent.mkdir(exist_ok=True); shutil.copy(ROOT / f, tmp_path / f)
+    (tmp_path / "_proc").mkdir()
+    (tmp_path / "_proc" / "_quarto.yml").write_text("project:\n  type: website\n")
+    (tmp_path / "_proc" / "guide.qmd").write_text("---\ntitle: Guide\n---\n\nText.\n")
+    (tmp_path / "_proc" / "index.qmd").write_text(f"---\ntitle: Home\n---\n\nSee [the guide]({link}).\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "quarto").write_text(STAND_IN_QUARTO)
+    (tmp_path / "bin" / "quarto").chmod(0o755)
+    env = {**cli_env, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{cli_env['PATH']}"}
+    r = subprocess.run(["bash", "scripts/render.sh"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    log = (tmp_path / "build" / "render.log").read_text()
+    assert (r.returncode != 0) == fails and ("Unable to resolve link target: nope.qmd" in log) == fails, r.stdout + r.stderr
+    assert ("Quarto warned" in r.stderr) == fails and (tmp_path / "_docs" / "index.html").is_file()
+    nav = (tmp_path / "_docs" / "site_libs" / "quarto-nav" / "quarto-nav.js").read_text()
+    assert "(?=[?#]|$)" in nav  # nbdev's fix of Quarto's nav script, applied
