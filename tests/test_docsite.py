@@ -76,3 +76,10 @@ def test_measurements_open_with_a_summary_and_hold_no_lab_notes():
     assert glance.count("\n| [") >= len(sections) - 2  # about a row for each section
     hashes = [h for h in re.findall(r"\b[0-9a-f]{7,40}\b", page) if re.search(r"[a-f]", h) and re.search(r"\d", h)]
     assert "/tmp" not in page and not hashes and not re.search(r"\bissues? \d+", page), hashes
+
+
+def test_figures_are_sized_to_the_column():
+    "The site's stylesheet shrinks a figure wider than the column to fit it (five figures of Plots were cut at its edge)."
+    css = (ROOT / "nbs" / "styles.css").read_text()
+    rule = re.search(r"\.cell-output-display img\s*\{([^}]*)\}", css)
+    assert rule and "max-width: 100%" in rule[1] and "height: auto" in rule[1], css
