@@ -176,20 +176,19 @@ def plot_estimate(df:pd.DataFrame, tolerance:float=0.03) -> plt.Figure:
 # %% ../nbs/12_plots.ipynb #9a110006
 def plot_scaling(df:pd.DataFrame):
     """Seconds per epoch and peak memory (above the idle process) against edges, log-log, with a slope-one guide
-    through the largest graph."""
-    fig, axes = _subplots(1, 2, figsize=(9, 3.4))
-    for ax, col, label in zip(axes, ["epoch_s", "added_gib"],
-                              ["seconds per epoch", "peak memory above an idle process (GiB)"]):
+    through the largest graph; without memory added at any size, the time alone, and the title says so."""
+    memory = (df.added_gib > 0).any()
+    panels = [("epoch_s", "seconds per epoch")] + memory * [("added_gib", "peak memory above an idle process (GiB)")]
+    fig, axes = _subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
+    for ax, (col, label) in zip(axes[0], panels):
         d = df[df[col] > 0]  # a log axis cannot show a zero (no memory added at a small size)
-        if d.empty:
-            ax.text(0.5, 0.5, "none measured", ha="center", transform=ax.transAxes); ax.set_xscale("log"); continue
         ax.loglog(d.edges, d[col], "o-", label="measured")
         ax.loglog(d.edges, d[col].iloc[-1] * d.edges / d.edges.iloc[-1], ":", color="grey", label="linear in edges")
         for e, v, n in zip(d.edges, d[col], d.nodes):
             ax.annotate(f"{n:,}", (e, v), fontsize=7, xytext=(3, -9), textcoords="offset points")
         ax.set(xlabel="edges", ylabel=label)
         ax.legend(fontsize=8)
-    fig.suptitle("mini-batch training (labels: papers)")
+    fig.suptitle("mini-batch training (labels: papers)" + ("" if memory else "; no memory added above an idle process"))
     fig.tight_layout()
     return fig
 

@@ -195,6 +195,7 @@ def test_each_figure_is_shown_once_and_library_pages_show_their_outputs(site):
     train = cells(PROC / "09_train.ipynb")
     assert len(pngs(train)) >= 1 and any("test_acc" in output_text(c) and "val_acc" in output_text(c) for c in train)
     assert len(pngs(cells(PROC / "12_plots.ipynb"))) >= 6
+    assert len(pngs(cells(PROC / "14_profiling.ipynb"))) == 2 and len(pngs(cells(PROC / "13_scale.ipynb"))) == 1  # the flame charts; plot_scaling
     with_outputs = [n for n in LIBRARY if any(c.get("outputs") for c in cells(PROC / n) if "show_doc" not in "".join(c["source"]) and c["cell_type"] == "code")]
     assert len(with_outputs) >= len(LIBRARY) - 2, sorted(set(LIBRARY) - set(with_outputs))
 
