@@ -96,16 +96,6 @@ def test_the_quick_tier_fails_a_test_that_starts_a_process(tmp_path):
     assert "3 passed" in full.stdout, full.stdout[-3000:]
 
 
-def test_every_qmd_front_matter_is_valid_yaml():
-    "Quarto refuses the whole site over one page whose front matter is not YAML (an unquoted ': ' in a description, say)."
-    import yaml
-    for page in sorted((ROOT / "nbs").glob("*.qmd")):
-        text = page.read_text()
-        assert text.startswith("---\n"), page.name
-        meta = yaml.safe_load(text.split("---\n", 2)[1])
-        assert isinstance(meta, dict) and meta.get("title"), page.name
-
-
 def test_modules_stay_under_400_lines():
     "One job per module: none of them grows past 400 lines."
     long = {p.name: n for p in PKG.glob("*.py") if not p.stem.startswith("_") and (n := len(p.read_text().splitlines())) > 400}
