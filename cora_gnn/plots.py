@@ -177,7 +177,7 @@ def plot_estimate(df:pd.DataFrame, tolerance:float=0.03) -> plt.Figure:
 def plot_scaling(df:pd.DataFrame):
     """Seconds per epoch and peak memory (above the idle process) against edges, log-log, with a slope-one guide
     through the largest graph; without memory added at any size, the time alone, and the title says so."""
-    memory = (df.added_gib > 0).any()
+    memory = bool((df.added_gib > 0).any())
     panels = [("epoch_s", "seconds per epoch")] + memory * [("added_gib", "peak memory above an idle process (GiB)")]
     fig, axes = _subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
     for ax, (col, label) in zip(axes[0], panels):

@@ -52,8 +52,8 @@ def test_every_command_block_runs_as_written(tmp_path, env):
         if r.returncode: failed.append(f"$ {line}\nexit {r.returncode}\n{(r.stdout + r.stderr)[-1500:]}")
     assert not failed, "\n\n".join(failed)
     runs = tmp_path / "runs"
-    for run in ("gat", "gcn-50", "sage-20k", "gcn-s0"): assert (runs / run / "run.json").is_file(), run
-    assert list_runs(runs).query("promoted").run.tolist() == ["gat"]
+    for run in ("sgc", "gcn-50", "sage-20k", "gcn-s0"): assert (runs / run / "run.json").is_file(), run
+    assert list_runs(runs).query("promoted").run.tolist() == ["sgc"]
     assert json.loads((runs / "gcn-50" / "run.json").read_text())["params"]["epochs"] == 50
 
 
