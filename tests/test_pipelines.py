@@ -8,7 +8,7 @@ from conftest import pipeline_checks
 
 from cora_gnn.errors import UsageError
 from cora_gnn.hparams import HPARAMS, models_taking
-from cora_gnn.pipeline import run_sweep
+from cora_gnn.pipeline import run_sweep, scaling_run
 from cora_gnn.runs import list_runs, promote, promoted_checkpoint
 from cora_gnn.tracking import start_tracking
 
@@ -98,3 +98,11 @@ def test_online_tracking_without_key_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(ValueError, match="needs a W&B account"):
         start_tracking("online", tmp_path, {})
+
+
+def test_the_scaling_run_writes_its_table_and_figure(tmp_path):
+    "In this process, at a tiny size (the site build runs the scaling pipeline in a kernel, whose coverage a kill can lose)."
+    run = scaling_run([2_000], epochs=1, batch_size=256, out_dir=tmp_path, progress=False)
+    rows = json.loads((tmp_path / "scaling.json").read_text())
+    assert [r["nodes"] for r in rows] == run["table"].nodes.tolist() == [2_000] and rows[0]["epoch_s"] > 0
+    assert (tmp_path / "scaling.png").stat().st_size > 5_000 and (tmp_path / "scaling.csv").is_file()
