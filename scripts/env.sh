@@ -36,7 +36,7 @@ venv() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing cora-gnn${extra:+[$extra]} into .venv (torch is pinned to its CPU build)"
     python -m pip install -q --upgrade pip
-    python -m pip install -q --no-compile -e "$ROOT${extra:+[$extra]}"  # bytecode as modules are first imported: most never are
+    python -m pip install -q -e "$ROOT${extra:+[$extra]}"  # with bytecode: where PYTHONDONTWRITEBYTECODE is set, imports never write it
     echo "$want" >"$stamp"
   else
     echo ".venv is up to date with pyproject.toml"
