@@ -135,6 +135,15 @@ def invoke():
     return run
 
 
+@pytest.fixture
+def refuse(invoke, monkeypatch):
+    """`invoke` for a `cora-gnn serve` that must refuse to start: in this process, and the test fails at once if the
+    server would start serving instead."""
+    import uvicorn
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **k: pytest.fail("the service started where it had to refuse"))
+    return invoke
+
+
 @pytest.fixture(scope="session")
 def papermill():
     "Run pipeline notebook NB with papermill: `papermill(nb, out_nb, cwd, env, **params)` (lists go as YAML, strings raw)."

@@ -162,15 +162,15 @@ def nan_run(runs:Path, name:str) -> Path:
     return runs / name / "checkpoint.pt"
 
 
-def test_a_checkpoint_with_nan_weights_is_refused_at_start_promote_and_reload(start_server, cli, cli_env, registry, tmp_path,
+def test_a_checkpoint_with_nan_weights_is_refused_at_start_promote_and_reload(start_server, refuse, invoke, cli_env, registry, tmp_path,
                                                                               free_port):
     runs = tmp_path / "runs"
     shutil.copytree(registry[1], runs)
     ckpt = nan_run(runs, "nan")
-    r = cli("serve", "--checkpoint", ckpt, "--log-db", tmp_path / "log.db", "--port", free_port(), env=cli_env, timeout=120)
-    assert r.returncode != 0 and "not finite (NaN or infinity)" in r.stderr, r.stderr
-    r = cli("promote", "nan", "--runs", runs, env=cli_env)
-    assert r.returncode != 0 and "not finite" in r.stderr, r.stderr
+    r = refuse("serve", "--checkpoint", ckpt, "--log-db", tmp_path / "log.db", "--port", free_port(), env=cli_env)
+    assert r.exit_code != 0 and "not finite (NaN or infinity)" in r.stderr, r.stderr
+    r = invoke("promote", "nan", "--runs", runs, env=cli_env)
+    assert r.exit_code != 0 and "not finite" in r.stderr, r.stderr
     s = start_server("--runs", runs, "--log-db", tmp_path / "log.db", env={**cli_env, "CORA_GNN_ADMIN_TOKEN": TOKEN})
     write_json(runs / "promoted.json", {"run": "nan", "checkpoint_sha256": sha256(ckpt), "promoted": "by hand"})
     r = s.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})

@@ -54,11 +54,11 @@ def test_kubernetes_probes_grace_and_secrets():
 
 
 @pytest.mark.slow
-def test_deploy_commands_use_existing_flags(cli):
+def test_deploy_commands_use_existing_flags(invoke):
     k8s = yaml.safe_load_all((DEPLOY / "k8s" / "cora-gnn.yaml").read_text())
     args = next(d for d in k8s if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:2] == ["cora-gnn", "serve"]
-    help_ = cli("serve", "--help").stdout
+    help_ = invoke("serve", "--help").stdout
     for flag in [a for a in args if a.startswith("--")] + ["--rate-limit", "--drain", "--log-db", "--forwarded-allow-ips"]:
         assert flag in help_, flag
 

@@ -82,21 +82,21 @@ def test_the_service_regenerates_and_serves_the_report(pr, tmp_path):
 
 
 @pytest.mark.slow
-def test_missing_or_empty_log_is_a_clear_message(pr, tmp_path, registry, cli, cli_env):
+def test_missing_or_empty_log_is_a_clear_message(pr, tmp_path, registry, invoke, cli_env):
     with pytest.raises(PredictionLogError, match="no prediction log at"):
         monitor(pr, tmp_path / "none.db", tmp_path / "d")
     PredictionLog(tmp_path / "empty.db").close()
     s = monitor(pr, tmp_path / "empty.db", tmp_path / "d")
     assert s["dataset_drift"] is None and s["message"] == "only 0 current rows (at least 50 needed): no drift verdict"
-    r = cli("drift", "--runs", registry[1], "--log-db", tmp_path / "none.db", "--drift-dir", tmp_path / "d", env=cli_env)
-    assert r.returncode == 1 and "no prediction log at" in r.stderr and "Traceback" not in r.stderr
+    r = invoke("drift", "--runs", registry[1], "--log-db", tmp_path / "none.db", "--drift-dir", tmp_path / "d", env=cli_env)
+    assert r.exit_code == 1 and "no prediction log at" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.slow
-def test_cli_reports_on_a_log(pr, registry, tmp_path, cli, cli_env):
+def test_cli_reports_on_a_log(pr, registry, tmp_path, invoke, cli_env):
     with PredictionLog(tmp_path / "log.db") as log: simulate(pr, log, n=200, seed=2)
-    r = cli("drift", "--runs", registry[1], "--log-db", tmp_path / "log.db", "--drift-dir", tmp_path / "d", env=cli_env)
-    assert r.returncode == 0, r.stderr
+    r = invoke("drift", "--runs", registry[1], "--log-db", tmp_path / "log.db", "--drift-dir", tmp_path / "d", env=cli_env)
+    assert r.exit_code == 0, r.stderr
     assert "200 current rows, 2708 reference nodes" in r.stdout and "dataset drift: False" in r.stdout
     words, cites, _ = stream(pr, 200, seed=2)  # the simulated papers again: the estimate is the mean of their served p_correct
     mean = np.mean([pr.predict_paper(words=w, cites=c)["p_correct"] for w, c in zip(words, cites)])

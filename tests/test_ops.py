@@ -121,9 +121,9 @@ def test_rate_limit_answers_429_with_retry_after(start_server, registry, tmp_pat
     assert len(read_log(tmp_path / "log.db")) == len(ok)  # refused requests are not predicted or logged
 
 
-def test_bad_rate_limit_stops_the_start(cli, cli_env, registry, free_port, tmp_path):
-    r = cli("serve", "--runs", registry[1], "--log-db", tmp_path / "l.db", "--rate-limit", "lots", "--port", free_port(), env=cli_env)
-    assert r.returncode != 0 and "write it as e.g. 100/second" in r.stderr and "Traceback" not in r.stderr
+def test_bad_rate_limit_stops_the_start(refuse, cli_env, registry, free_port, tmp_path):
+    r = refuse("serve", "--runs", registry[1], "--log-db", tmp_path / "l.db", "--rate-limit", "lots", "--port", free_port(), env=cli_env)
+    assert r.exit_code != 0 and "write it as e.g. 100/second" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_hot_swap_under_load_fails_no_request(start_server, admin_env, two_runs, tmp_path):

@@ -61,8 +61,8 @@ def test_torchrun_minibatch_on_a_synthetic_graph_then_serve_it(cli_env, tmp_path
     assert [p["class_id"] for p in pr.predict_nodes(list(range(50)))] == pred[:50].tolist()
 
 
-def test_minibatch_bad_settings_fail_with_a_message(cli, cli_env, tmp_path):
-    r = cli("train", "--model", "sage", "--batch-size", "64", "--fanouts", "10,x", env=cli_env)
-    assert r.returncode == 2 and "fanouts must be comma-separated integers" in r.stderr
-    r = cli("train", "--model", "appnp", "--batch-size", "64", "--epochs", "1", "--out", tmp_path / "a", env=cli_env)
-    assert r.returncode == 2 and "reaches 10 hops" in r.stderr and not (tmp_path / "a").exists()
+def test_minibatch_bad_settings_fail_with_a_message(invoke, cli_env, tmp_path):
+    r = invoke("train", "--model", "sage", "--batch-size", "64", "--fanouts", "10,x", env=cli_env)
+    assert r.exit_code == 2 and "fanouts must be comma-separated integers" in r.stderr
+    r = invoke("train", "--model", "appnp", "--batch-size", "64", "--epochs", "1", "--out", tmp_path / "a", env=cli_env)
+    assert r.exit_code == 2 and "reaches 10 hops" in r.stderr and not (tmp_path / "a").exists()

@@ -199,7 +199,7 @@ def test_docs_and_openapi(server):
     ("fingerprint", "was trained on a graph with fingerprint"),
 ])
 @pytest.mark.slow
-def test_unusable_checkpoint_stops_startup_with_the_reason(cli, cli_env, free_port, registry, tmp_path, damage, message):
+def test_unusable_checkpoint_stops_startup_with_the_reason(refuse, cli_env, free_port, registry, tmp_path, damage, message):
     bad = tmp_path / "bad.pt"
     bad.write_bytes((registry[1] / "gcn" / "checkpoint.pt").read_bytes())
     if damage == "fingerprint":
@@ -207,18 +207,18 @@ def test_unusable_checkpoint_stops_startup_with_the_reason(cli, cli_env, free_po
         ck["dataset"]["fingerprint"] = "0" * 64
         torch.save(ck, bad)
     else: damage(bad)
-    r = cli("serve", "--checkpoint", bad, "--port", free_port(), "--log-db", tmp_path / "l.db", env=cli_env, timeout=120)
-    assert r.returncode == 1 and "cannot start the service" in r.stderr + r.stdout and message in r.stderr + r.stdout
+    r = refuse("serve", "--checkpoint", bad, "--port", free_port(), "--log-db", tmp_path / "l.db", env=cli_env)
+    assert r.exit_code == 1 and "cannot start the service" in r.stderr + r.stdout and message in r.stderr + r.stdout
     assert "Traceback" not in r.stderr + r.stdout
 
 
 @pytest.mark.slow
-def test_missing_checkpoint_and_unwritable_log(cli, cli_env, registry, tmp_path):
-    r = cli("serve", "--checkpoint", tmp_path / "none.pt", env=cli_env, timeout=120)
-    assert r.returncode == 1 and "no checkpoint at" in r.stderr
+def test_missing_checkpoint_and_unwritable_log(refuse, cli_env, registry, tmp_path):
+    r = refuse("serve", "--checkpoint", tmp_path / "none.pt", env=cli_env)
+    assert r.exit_code == 1 and "no checkpoint at" in r.stderr
     (tmp_path / "file").write_text("")
-    r = cli("serve", "--runs", registry[1], "--log-db", tmp_path / "file" / "log.db", env=cli_env, timeout=120)
-    assert r.returncode == 1 and "cannot open the prediction log" in r.stderr
+    r = refuse("serve", "--runs", registry[1], "--log-db", tmp_path / "file" / "log.db", env=cli_env)
+    assert r.exit_code == 1 and "cannot open the prediction log" in r.stderr
 
 
 def test_metrics_count_what_was_sent(predictor, tmp_path):

@@ -205,6 +205,25 @@ def test_each_figure_is_shown_once_and_library_pages_show_their_outputs(site):
     assert len(with_outputs) >= len(LIBRARY) - 2, sorted(set(LIBRARY) - set(with_outputs))
 
 
+def documented_entries(nb_cells) -> list[tuple[str, bool]]:
+    "Each entry `show_doc` documents on a library page, and whether a code cell after it (before the next) shows an output."
+    out = []
+    for c in nb_cells:
+        if c["cell_type"] != "code": continue
+        doc = next((m[1] for o in c.get("outputs", []) if (m := re.search(r"^### (\S+)", "".join(o.get("data", {}).get("text/markdown", "")), re.M))), None)
+        if doc and "show_doc" in "".join(c.get("source", "")): out.append([doc, False])
+        elif out and c.get("outputs"): out[-1][1] = True
+    return [tuple(e) for e in out]
+
+
+def test_library_entries_show_their_examples(site):
+    "The share of documented entries followed by an example with its output: the goal is 80%, as fastcore's pages."
+    entries = {n: documented_entries(cells(PROC / n)) for n in LIBRARY}
+    shown = [s for e in entries.values() for _, s in e]
+    print({n: f"{sum(s for _, s in e)}/{len(e)}" for n, e in entries.items()}, f"{sum(shown)}/{len(shown)}")
+    assert len(shown) > 200 and sum(shown) / len(shown) >= 0.3, f"{sum(shown)} of {len(shown)} entries show an output"
+
+
 def test_executed_pipelines_show_one_parameters_cell_and_their_sizes(site):
     for stem in ("train", "sweep", "planetoid", "drift", "scaling"):
         nb = cells(PROC / "results" / f"{stem}.ipynb")
