@@ -18,15 +18,16 @@ R=nbs/results
 rm -rf "$R" && mkdir -p "$R" && touch "$R/.notest"   # executed copies: nbdev-test leaves them alone
 
 if [ -n "${SITE_QUICK:-}" ]; then
-  QUICK=True SMOKE=True SEEDS=2 EPOCHS=5 TABLE_MODELS="[]" SPEED_MODELS="gcn" SPEED_EPOCHS=20 TRIALS=3 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=1 SIZES="[5000, 20000]"
+  QUICK=True SMOKE=True SEEDS=2 EPOCHS=5 TABLE_MODELS="[]" SPEED_MODELS="gcn" SPEED_EPOCHS=20 TRIALS=3 SWEEP_EPOCHS=50 EVAL_SEEDS=2 REQUESTS=150 ROBUST=60 SEVERITIES="[0.0, 1.0]" DURATION=1 SIZES="[5000, 20000]"
 else
-  QUICK=False SMOKE=False SEEDS=10 EPOCHS=0 TABLE_MODELS="[gcn, gat, sage, appnp, sgc, grand]" SPEED_MODELS="gcn gat appnp" SPEED_EPOCHS=200 TRIALS=30 EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5 SIZES="[10000, 100000, 300000, 1000000]"
+  QUICK=False SMOKE=False SEEDS=10 EPOCHS=0 TABLE_MODELS="[gcn, gat, sage, appnp, sgc, grand]" SPEED_MODELS="gcn gat appnp" SPEED_EPOCHS=200 TRIALS=30 SWEEP_EPOCHS="" EVAL_SEEDS=10 REQUESTS=500 ROBUST=500 SEVERITIES="[0.0, 0.25, 0.5, 0.75, 1.0]" DURATION=5 SIZES="[10000, 100000, 300000, 1000000]"
 fi
 pm() { papermill --cwd . -k python3 --progress-bar "$@"; }
 
 echo "== pipelines (papermill) -> $R"
 pm nbs/pipelines/train.ipynb "$R/train.ipynb" -p model gcn -r out "$R/train"   # tracked offline (the default): $R/train/wandb
-pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out "$R/sweep" -p smoke "$SMOKE"
+pm nbs/pipelines/sweep.ipynb "$R/sweep.ipynb" -p model gcn -p n_trials "$TRIALS" -p eval_seeds "$EVAL_SEEDS" -r out "$R/sweep" -p smoke "$SMOKE" \
+   ${SWEEP_EPOCHS:+-p epochs "$SWEEP_EPOCHS"}   # full size: the model's own epochs
 pm nbs/pipelines/drift.ipynb "$R/drift.ipynb" -r checkpoint "$R/train/checkpoint.pt" -p n_requests "$REQUESTS" \
    -p robust_n "$ROBUST" -y "severities: $SEVERITIES" -r drift_dir "$R/drift" -p smoke "$SMOKE"
 pm nbs/pipelines/planetoid.ipynb "$R/planetoid.ipynb" -y "{datasets: [Cora, CiteSeer], models: $TABLE_MODELS}" \

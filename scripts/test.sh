@@ -19,6 +19,9 @@ if [ "${1:-}" = "--quick" ]; then   # between edits: the tests that start no pro
   exec python -m pytest --quick -q
 fi
 
+step "the container image's install steps, in the background (scripts/image.py -> build/image; tests/test_container.py)"
+"${PYTHON:-python3}" scripts/image.py build/image >/dev/null 2>&1 &   # pip installs on one core: the other is free meanwhile
+
 step "environment: $ROOT/.venv (with the dev extra)"
 venv dev
 step "load generators for the service benchmark: wrk, hey"

@@ -1,11 +1,8 @@
 """Keep the Dockerfile honest without a Docker engine: check its shape, then run its own RUN, CMD and HEALTHCHECK
 commands here (a fresh venv stands in for the image, a temporary folder for the /work volume)."""
 import json
-import os
 import shlex
-import shutil
 import subprocess
-import sys
 import time
 
 import httpx
@@ -14,23 +11,8 @@ import pytest
 from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
 
 from conftest import ROOT
-
-
-def instructions(path=ROOT / "Dockerfile"):
-    "The Dockerfile as (INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."
-    out, cur = [], ""
-    for line in path.read_text().splitlines():
-        if not cur and (not line.strip() or line.lstrip().startswith("#")): continue
-        cur += line.rstrip("\\").strip() + " " if line.rstrip().endswith("\\") else line.strip()
-        if not line.rstrip().endswith("\\"):
-            op, _, args = cur.partition(" ")
-            out.append((op.upper(), args.strip()))
-            cur = ""
-    return out
-
-
-def values(op):
-    return [a for o, a in instructions() if o == op]
+import image as docker_image  # scripts/image.py
+from image import values
 
 
 def test_dockerfile_shape():
@@ -49,23 +31,11 @@ def test_dockerfile_shape():
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
-    "The image's install steps run in a fresh venv, on a build context that holds only what .dockerignore lets through."
-    tmp = tmp_path_factory.mktemp("image")
-    app = tmp / "app"
-    app.mkdir()
-    for op, args in instructions():
-        if op == "COPY":
-            *srcs, _ = args.split()
-            for s in srcs:
-                (shutil.copytree if (ROOT / s).is_dir() else shutil.copy)(ROOT / s, app / s)
-    subprocess.run([sys.executable, "-m", "venv", tmp / "venv"], check=True)
-    env = {**os.environ, "PATH": f"{tmp / 'venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "TORCH_INDEX": ""}
-    env.pop("VIRTUAL_ENV", None)
-    for cmd in values("RUN"):
-        if "pip install" in cmd:  # the user-creation step needs root and has nothing to test
-            r = subprocess.run(["sh", "-c", cmd], cwd=app, env=env, capture_output=True, text=True, timeout=1200)
-            assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return tmp / "venv" / "bin", env
+    """The image's install steps run in a fresh venv (scripts/image.py) on a build context that holds only what the
+    Dockerfile copies: scripts/test.sh's build in build/image while the code is unchanged since, else one of its own."""
+    dest = ROOT / "build" / "image"
+    if not docker_image.ready(dest): dest = docker_image.build(tmp_path_factory.mktemp("image") / "image")
+    return dest / "venv" / "bin", docker_image.env_for(dest)
 
 
 @pytest.mark.slow

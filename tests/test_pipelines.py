@@ -2,13 +2,19 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import uvicorn
 from conftest import pipeline_checks
 
 from cora_gnn.errors import UsageError
 from cora_gnn.hparams import HPARAMS, models_taking
-from cora_gnn.pipeline import run_sweep, scaling_run
+from cora_gnn.config import ENV_DATA_MIRROR, ENV_DATA_ROOT
+from cora_gnn.data import load_dataset
+from cora_gnn.drift import PERTURBATIONS
+from cora_gnn.pipeline import INTERVAL_SEEDS, compare_with_defaults, drift_run, planetoid_run, run_sweep, scaling_run
+from cora_gnn.pipeline import summarize_sweep, trials_table
+from cora_gnn.plots import plot_accuracy_time, plot_sweep
 from cora_gnn.runs import list_runs, promote, promoted_checkpoint
 from cora_gnn.tracking import start_tracking
 
@@ -106,3 +112,33 @@ def test_the_scaling_run_writes_its_table_and_figure(tmp_path):
     rows = json.loads((tmp_path / "scaling.json").read_text())
     assert [r["nodes"] for r in rows] == run["table"].nodes.tolist() == [2_000] and rows[0]["epoch_s"] > 0
     assert (tmp_path / "scaling.png").stat().st_size > 5_000 and (tmp_path / "scaling.csv").is_file()
+
+
+def test_the_sweep_compares_its_best_setting_with_the_defaults(tmp_path, mirror, data_dir):
+    "In this process, at a tiny size: what the sweep pipeline shows after the search (the site build runs the notebook)."
+    study = run_sweep("sgc", tmp_path, n_trials=2, epochs=5, data_root=data_dir, mirror=mirror)
+    per_seed = compare_with_defaults(study, load_dataset("Cora", root=data_dir, mirror=mirror), seeds=range(2), epochs=5)
+    summary = summarize_sweep(study, per_seed, tmp_path)
+    rec = json.loads((tmp_path / "sweep.json").read_text())
+    assert rec["n_trials"] == 2 and set(rec["summary"]) == {"best", "default"} and len(summary) == 2
+    assert len(trials_table(study, 1)) == 1 and set(plot_sweep(study)) == {"history", "importance"}
+
+
+def test_the_planetoid_run_writes_its_table_with_intervals(tmp_path, mirror, data_dir, monkeypatch):
+    "In this process: SGC on Cora over the fewest seeds that give an interval, which lies within 0-100%."
+    monkeypatch.setenv(ENV_DATA_MIRROR, str(mirror)); monkeypatch.setenv(ENV_DATA_ROOT, str(data_dir))
+    table = planetoid_run(["Cora"], ["sgc"], seeds=INTERVAL_SEEDS, epochs=5, out_dir=tmp_path, threads=None)
+    (row,) = json.loads((tmp_path / "planetoid.json").read_text())["rows"]
+    assert row["seeds"] == INTERVAL_SEEDS and 0 <= row["ci95_low"] <= row["test_acc"] <= row["ci95_high"] <= 100
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == INTERVAL_SEEDS and plot_accuracy_time(table).axes[0].has_data()
+
+
+def test_the_drift_run_reports_simulated_traffic_and_robustness(tmp_path, registry):
+    "In this process, at a tiny size: the drift pipeline's run on the registry's GCN (the site build runs the notebook)."
+    p = dict(checkpoint=str(registry[1] / "gcn" / "checkpoint.pt"), last=1000, n_requests=60, robust_n=20,
+             severities=[0.0, 1.0], seed=0, drift_dir=str(tmp_path / "drift"))
+    run = drift_run(p)
+    m = json.loads((tmp_path / "drift" / "drift.json").read_text())
+    assert m["simulated"] and m["rows"]["current"] == 60 and m["run_id"] == "gcn"
+    assert {(r["kind"], r["severity"]) for r in m["robustness"]} == {(k, s) for k in PERTURBATIONS for s in (0.0, 1.0)}
+    assert set(run["figures"]) == {"features", "robustness", "estimate"} and (tmp_path / "drift" / "report.html").is_file()

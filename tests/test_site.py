@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats
-from conftest import ROOT, benchmark
+from conftest import ROOT, benchmark, unmeasured
 
 from cora_gnn.drift import PERTURBATIONS
 from cora_gnn.hparams import HPARAMS, models_taking
@@ -38,11 +38,13 @@ def site(cli_env):
         if (ROOT / f).is_file():
             (SITE / f).parent.mkdir(parents=True, exist_ok=True)
             if f.startswith("cora_gnn/") and f.endswith(".py") and f != "cora_gnn/_modidx.py":
-                (SITE / f).symlink_to(ROOT / f)  # only read by the build: linked, coverage counts the pipelines it runs
+                (SITE / f).symlink_to(ROOT / f)  # only read by the build: linked
             else: shutil.copy2(ROOT / f, SITE / f)  # the build rewrites cora_gnn/_modidx.py: its own copy
     executed = ROOT / "build" / "nbs-executed"  # the notebook tests' executed copies: site.sh reuses them if still current
     if executed.is_dir(): shutil.copytree(executed, SITE / "build" / "nbs-executed")
-    env = {**cli_env, "SITE_QUICK": "1", "HOME": str(SITE / "home")}  # W&B's settings: under the build's home
+    # unmeasured: coverage's tracing slowed the build by about a fifth, and a kernel papermill stops can lose its data;
+    # tests/test_pipelines.py and test_docsite.py cover the same functions in their own process
+    env = {**unmeasured(cli_env), "SITE_QUICK": "1", "HOME": str(SITE / "home")}  # W&B's settings: under the build's home
     r = subprocess.run(["bash", "scripts/site.sh"], cwd=SITE, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     yield r.stdout + r.stderr
