@@ -106,6 +106,7 @@ def test_online_tracking_without_key_is_refused(tmp_path, monkeypatch):
         start_tracking("online", tmp_path, {})
 
 
+@pytest.mark.slow  # each size is measured in a process of its own (its peak memory)
 def test_the_scaling_run_writes_its_table_and_figure(tmp_path):
     "In this process, at a tiny size (the site build runs the scaling pipeline in a kernel, whose coverage a kill can lose)."
     run = scaling_run([2_000], epochs=1, batch_size=256, out_dir=tmp_path, progress=False)
