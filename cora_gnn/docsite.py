@@ -74,8 +74,9 @@ _DEF = re.compile(r"def (\w+)\(")
 
 def readable(sig:str, command:bool=False) -> str:
     """A signature block of `show_doc` as a reader should see it: the `--help` of a `command` (a function of the CLI's
-    module), a pydantic model's fields, else the signature with short names."""
+    module, or one whose defaults are Typer's options), a pydantic model's fields, else the signature, names short."""
     name = m[1] if (m := _DEF.match(sig)) else None
+    command = command or "Info object at 0x" in sig
     if name and command and (text := command_help(name)): return f"```text\n{text.strip()}\n```"
     if name and "**data:Any" in sig and (model := api_model(name)): return fields_markdown(model)
     return f"```python\n{short_names(sig)}\n```"
