@@ -72,12 +72,11 @@ def fields_markdown(model) -> str:
 _SIGNATURE = re.compile(r"(```python\n)(.*?)(\n```)", re.S)
 _DEF = re.compile(r"def (\w+)\(")
 
-def readable(sig:str, command:bool=False) -> str:
-    """A signature block of `show_doc` as a reader should see it: the `--help` of a `command` (a function of the CLI's
-    module, or one whose defaults are Typer's options), a pydantic model's fields, else the signature, names short."""
+def readable(sig:str) -> str:
+    """A signature block of `show_doc` as a reader should see it: a command's `--help` (the function behind a
+    `cora-gnn` command), a pydantic model's fields, else the signature with short names."""
     name = m[1] if (m := _DEF.match(sig)) else None
-    command = command or "Info object at 0x" in sig
-    if name and command and (text := command_help(name)): return f"```text\n{text.strip()}\n```"
+    if name and (text := command_help(name)): return f"```text\n{text.strip()}\n```"
     if name and "**data:Any" in sig and (model := api_model(name)): return fields_markdown(model)
     return f"```python\n{short_names(sig)}\n```"
 
@@ -88,12 +87,10 @@ def clean_signatures(cell):
         data = out.get("data", {})
         if "text/markdown" not in data: continue
         md, plain = ("".join(data.get(k, "")) for k in ("text/markdown", "text/plain"))
-        command = "/cora_gnn/cli.py#" in md  # show_doc's link to the source
-        data["text/markdown"] = _SIGNATURE.sub(lambda m, c=command: readable(m[2], c), md)
+        data["text/markdown"] = md = _SIGNATURE.sub(lambda m: readable(m[2]), md)
         if plain.startswith(("def ", "class ", "async def ")):  # the signature, then the docstring in triple quotes
-            sig, quote, doc = plain.partition('"""')
-            signature = readable(sig, command).startswith("```python")  # else help text or a table: the markdown's
-            data["text/plain"] = short_names(sig) + quote + doc if signature else data["text/markdown"]
+            sig, quote, doc = plain.partition('"""')  # still a signature on the page, or now help text or a table
+            data["text/plain"] = short_names(sig) + quote + doc if "```python" in md else md
 
 # %% ../nbs/29_docsite.ipynb #d0c51012
 def _tags(cell) -> list: return cell.get("metadata", {}).get("tags", [])

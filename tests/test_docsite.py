@@ -14,11 +14,10 @@ from cora_gnn.docsite import ParametersOnce, clean_signatures
 from cora_gnn.train import fit
 
 
-def processed(obj, link=True) -> str:
+def processed(obj) -> str:
     "What a page shows for `obj`: its `show_doc` output (markdown and plain text) after the site's processor."
     doc = show_doc(obj)
-    md = doc._repr_markdown_() if link else re.sub(r"\[source\]\([^)]*\)", "", doc._repr_markdown_())
-    cell = AttrDict(outputs=[dict(data={"text/markdown": [md], "text/plain": [repr(doc)]})])
+    cell = AttrDict(outputs=[dict(data={"text/markdown": [doc._repr_markdown_()], "text/plain": [repr(doc)]})])
     clean_signatures(cell)
     return "\n".join(cell.outputs[0]["data"][k] for k in ("text/markdown", "text/plain"))
 
@@ -26,7 +25,6 @@ def processed(obj, link=True) -> str:
 def test_every_command_is_documented_by_its_help():
     for info in cli.app.registered_commands:
         page = processed(info.callback)
-        assert "Info object" not in processed(info.callback, link=False)  # no source link (a notebook's own function)
         assert "```text\nUsage: cora-gnn " in page and "--help" in page and "Info object" not in page, page
     assert "```python\ndef fit(" in processed(fit)  # a function of another module keeps its signature
 

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import uvicorn
 from conftest import pipeline_checks
 
 from cora_gnn.errors import UsageError
@@ -39,19 +38,24 @@ def test_pipelines_check_their_parameters_before_any_work(nb, params, message):
     assert isinstance(exc, UsageError) and message in str(exc) and message in shown, (exc, shown)
 
 
-def test_a_sweep_resumes_to_its_number_of_trials(tmp_path, mirror, data_dir):
-    "In this process: a second search into the same folder adds trials to the first one's study (the site build runs the pipeline)."
+def test_a_sweep_resumes_and_compares_its_best_setting_with_the_defaults(tmp_path, mirror, data_dir):
+    """In this process, at a tiny size (the site build runs the pipeline): a second search into the same folder adds
+    trials to the first one's study, then what the page shows after the search."""
     kw = dict(n_trials=2, epochs=5, data_root=data_dir, mirror=mirror)
     first = run_sweep("sgc", tmp_path, **kw)
     assert len(first.trials) == 2 and set(first.best_params) == {n for n, h in HPARAMS.items() if h.sweep and "sgc" in models_taking(n)}
-    again = run_sweep("sgc", tmp_path, **{**kw, "n_trials": 3})
-    assert len(again.trials) == 3
-    for kept, before in zip(again.trials, first.trials): assert kept.params == pytest.approx(before.params)  # stored, not redone
+    study = run_sweep("sgc", tmp_path, **{**kw, "n_trials": 3})
+    assert len(study.trials) == 3
+    for kept, before in zip(study.trials, first.trials): assert kept.params == pytest.approx(before.params)  # stored, not redone
+    per_seed = compare_with_defaults(study, load_dataset("Cora", root=data_dir, mirror=mirror), seeds=range(2), epochs=5)
+    summary = summarize_sweep(study, per_seed, tmp_path)
+    rec = json.loads((tmp_path / "sweep.json").read_text())
+    assert rec["n_trials"] == 3 and set(rec["summary"]) == {"best", "default"} and len(summary) == 2
+    assert len(trials_table(study, 1)) == 1 and set(plot_sweep(study)) == {"history", "importance"}
 
 
-def test_registry_lists_promotes_and_verifies(env, tmp_path, invoke, monkeypatch):
+def test_registry_lists_promotes_and_verifies(env, tmp_path, invoke, refuse):
     "In this process (Typer's runner): runs trained, one promoted and marked, a checkpoint changed since refused by promote and serve."
-    monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **k: pytest.fail("serve started on a checkpoint it had to refuse"))
     runs = tmp_path / "runs"
     for seed in (0, 1):
         r = invoke("train", "--model", "sgc", "--epochs", "10", "--seed", seed, "--out", runs / f"sgc-{seed}", env=env)
@@ -69,7 +73,7 @@ def test_registry_lists_promotes_and_verifies(env, tmp_path, invoke, monkeypatch
     # a run retrained into the promoted directory is not served until it is promoted again
     r = invoke("train", "--model", "sgc", "--epochs", "12", "--seed", 1, "--out", runs / "sgc-1", env=env)
     assert r.exit_code == 0, r.stderr
-    r = invoke("serve", "--runs", runs, env=env)
+    r = refuse("serve", "--runs", runs, env=env)
     assert r.exit_code == 1 and "changed after it was promoted" in r.stderr and "cora-gnn promote sgc-1" in r.stderr
 
 
@@ -113,16 +117,6 @@ def test_the_scaling_run_writes_its_table_and_figure(tmp_path):
     rows = json.loads((tmp_path / "scaling.json").read_text())
     assert [r["nodes"] for r in rows] == run["table"].nodes.tolist() == [2_000] and rows[0]["epoch_s"] > 0
     assert (tmp_path / "scaling.png").stat().st_size > 5_000 and (tmp_path / "scaling.csv").is_file()
-
-
-def test_the_sweep_compares_its_best_setting_with_the_defaults(tmp_path, mirror, data_dir):
-    "In this process, at a tiny size: what the sweep pipeline shows after the search (the site build runs the notebook)."
-    study = run_sweep("sgc", tmp_path, n_trials=2, epochs=5, data_root=data_dir, mirror=mirror)
-    per_seed = compare_with_defaults(study, load_dataset("Cora", root=data_dir, mirror=mirror), seeds=range(2), epochs=5)
-    summary = summarize_sweep(study, per_seed, tmp_path)
-    rec = json.loads((tmp_path / "sweep.json").read_text())
-    assert rec["n_trials"] == 2 and set(rec["summary"]) == {"best", "default"} and len(summary) == 2
-    assert len(trials_table(study, 1)) == 1 and set(plot_sweep(study)) == {"history", "importance"}
 
 
 def test_the_planetoid_run_writes_its_table_with_intervals(tmp_path, mirror, data_dir, monkeypatch):
